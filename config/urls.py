@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api_urls")),
+    path("", include("teams.urls")),
+    path("t/<slug:team>/", include("escapes.team_urls")),
+    path("t/<slug:team>/", include("escapes.urls")),
+    path("t/<slug:team>/retros/", include("retros.urls")),
+]

@@ -1,0 +1,210 @@
+"""Every write to escapes, releases and stage results.
+
+Validation lives here so that a form, a CSV row, the API and a tracker webhook all refuse
+the same bad input with the same message. Errors are `ValidationError`s keyed by field.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from escapes.models import (
+    Category,
+    Escape,
+    PipelineStage,
+    Release,
+    Severity,
+    Source,
+    StageCatch,
+)
+from teams.models import Team
+
+# Clocks drift; a time a few minutes ahead of ours is not "in the future".
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+ESCAPE_FIELDS = (
+    "title",
+    "description",
+    "merged_at",
+    "released_at",
+    "detected_at",
+    "resolved_at",
+    "category",
+    "stage",
+    "severity",
+    "component",
+    "release",
+    "tracker_key",
+    "tracker_url",
+)
+
+
+@dataclass(frozen=True)
+class EscapeTimes:
+    merged_at: datetime | None
+    released_at: datetime | None
+    detected_at: datetime | None
+    resolved_at: datetime | None
+
+
+def validate_escape_times(times: EscapeTimes, *, now: datetime | None = None) -> None:
+    """Raise a ValidationError naming each time that cannot be right.
+
+    A defect detected before its release is not an escape (DESIGN.md), and one detected
+    before the change that introduced it was merged is a data error.
+    """
+    now = now or timezone.now()
+    errors: dict[str, list[str]] = {}
+    for field in ("merged_at", "released_at", "detected_at", "resolved_at"):
+        value = getattr(times, field)
+        if value is not None and value > now + FUTURE_TOLERANCE:
+            errors.setdefault(field, []).append("This time is in the future.")
+    detected = times.detected_at
+    if detected is None:
+        errors.setdefault("detected_at", []).append("The detection time is required.")
+    else:
+        if times.merged_at is not None and detected < times.merged_at:
+            errors.setdefault("detected_at", []).append(
+                "Detected before the change was merged: check both times."
+            )
+        if times.released_at is not None and detected < times.released_at:
+            errors.setdefault("detected_at", []).append(
+                "Detected before its release reached production: that is not an escape."
+            )
+        if times.resolved_at is not None and times.resolved_at < detected:
+            errors.setdefault("resolved_at", []).append("Resolved before it was detected.")
+    if times.merged_at and times.released_at and times.released_at < times.merged_at:
+        errors.setdefault("released_at", []).append("Released before the change was merged.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _check_team_refs(team: Team, data: dict[str, Any]) -> None:
+    errors: dict[str, str] = {}
+    stage = data.get("stage")
+    if stage is not None and stage.team_id != team.pk:
+        errors["stage"] = "Unknown stage for this team."
+    release = data.get("release")
+    if release is not None and release.team_id != team.pk:
+        errors["release"] = "Unknown release for this team."
+    if data.get("category") and data["category"] not in Category.values:
+        errors["category"] = f"Unknown category; choose one of {', '.join(Category.values)}."
+    if data.get("severity") and data["severity"] not in Severity.values:
+        errors["severity"] = f"Unknown severity; choose one of {', '.join(Severity.values)}."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _validated(escape: Escape) -> Escape:
+    """Run field validation (lengths, URL) and the time rules on an unsaved state."""
+    if escape.released_at is None and escape.release is not None:
+        escape.released_at = escape.release.released_at
+    errors: dict[str, list[str]] = {}
+    try:
+        escape.full_clean(exclude=["team", "stage", "release", "created_by"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        validate_escape_times(
+            EscapeTimes(
+                escape.merged_at, escape.released_at, escape.detected_at, escape.resolved_at
+            )
+        )
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(
+                m for m in messages if m not in errors.get(field, [])
+            )
+    if errors:
+        raise ValidationError(errors)
+    return escape
+
+
+def escape_build(
+    *,
+    team: Team,
+    data: dict[str, Any],
+    source: str = Source.FORM,
+    external_id: str = "",
+    created_by: User | None = None,
+) -> Escape:
+    """An unsaved, validated escape: for previews (CSV) and for `escape_create`."""
+    unknown = set(data) - set(ESCAPE_FIELDS)
+    if unknown:
+        raise ValidationError({f: "Unknown field." for f in sorted(unknown)})
+    _check_team_refs(team, data)
+    escape = Escape(team=team, source=source, external_id=external_id, created_by=created_by)
+    for field, value in data.items():
+        setattr(escape, field, "" if value is None and field in _TEXT_FIELDS else value)
+    return _validated(escape)
+
+
+_TEXT_FIELDS = {"description", "category", "component", "tracker_key", "tracker_url"}
+
+
+def escape_create(
+    *,
+    team: Team,
+    data: dict[str, Any],
+    source: str = Source.FORM,
+    external_id: str = "",
+    created_by: User | None = None,
+) -> Escape:
+    escape = escape_build(
+        team=team, data=data, source=source, external_id=external_id, created_by=created_by
+    )
+    escape.save()
+    return escape
+
+
+@transaction.atomic
+def escape_update(*, escape: Escape, data: dict[str, Any]) -> Escape:
+    """Apply a partial update; nothing is written unless every field is valid."""
+    unknown = set(data) - set(ESCAPE_FIELDS)
+    if unknown:
+        raise ValidationError({f: "Unknown field." for f in sorted(unknown)})
+    _check_team_refs(escape.team, data)
+    locked = Escape.objects.select_for_update().select_related("team").get(pk=escape.pk)
+    for field, value in data.items():
+        setattr(locked, field, "" if value is None and field in _TEXT_FIELDS else value)
+    _validated(locked)
+    locked.save()
+    return locked
+
+
+def escape_classify(*, escape: Escape, category: str, stage: PipelineStage | None) -> Escape:
+    return escape_update(escape=escape, data={"category": category, "stage": stage})
+
+
+def release_create(*, team: Team, version: str, released_at: datetime) -> Release:
+    if released_at > timezone.now() + FUTURE_TOLERANCE:
+        raise ValidationError({"released_at": "This time is in the future."})
+    release = Release(team=team, version=version.strip(), released_at=released_at)
+    release.full_clean()
+    release.save()
+    return release
+
+
+@transaction.atomic
+def stage_catches_report(*, release: Release, counts: dict[PipelineStage, int]) -> list[StageCatch]:
+    """Record how many defects each stage caught before the release (replaces earlier counts)."""
+    errors = {}
+    for stage, caught in counts.items():
+        if stage.team_id != release.team_id:
+            errors[stage.name] = "Unknown stage for this team."
+        elif caught < 0:
+            errors[stage.name] = "A count cannot be negative."
+    if errors:
+        raise ValidationError(errors)
+    result = []
+    for stage, caught in counts.items():
+        catch, _ = StageCatch.objects.update_or_create(
+            release=release, stage=stage, defaults={"caught": caught}
+        )
+        result.append(catch)
+    return result

@@ -1,0 +1,179 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from escapes.models import Escape, PipelineStage, Release
+from teams.models import Team
+
+
+class Phase(models.TextChoices):
+    GATHER = "gather", "Gather"
+    CATEGORIZE = "categorize", "Categorize"
+    WHYS = "whys", "Five Whys"
+    ACTIONS = "actions", "Actions"
+    CLOSED = "closed", "Closed"
+
+
+PHASE_ORDER: list[str] = [p.value for p in Phase]
+
+
+class Retrospective(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="retros")
+    title = models.CharField(max_length=200)
+    facilitator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="facilitated_retros"
+    )
+    release = models.ForeignKey(
+        Release, on_delete=models.SET_NULL, null=True, blank=True, related_name="retros"
+    )
+    escapes = models.ManyToManyField(Escape, through="RetroEscape", related_name="retros")
+    phase = models.CharField(max_length=16, choices=Phase.choices, default=Phase.GATHER)
+    anonymous = models.BooleanField(default=False)
+    # Every change to the retro or anything on its board increments this, inside the
+    # change's transaction; the live board compares versions to know what it missed.
+    version = models.PositiveIntegerField(default=1)
+    focus_escape = models.ForeignKey(
+        Escape, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    timer_ends_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_closed(self) -> bool:
+        return self.phase == Phase.CLOSED
+
+    @property
+    def phase_index(self) -> int:
+        return PHASE_ORDER.index(self.phase)
+
+
+class RetroEscape(models.Model):
+    retro = models.ForeignKey(Retrospective, on_delete=models.CASCADE, related_name="items")
+    escape = models.ForeignKey(Escape, on_delete=models.PROTECT, related_name="retro_items")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["retro", "escape"], name="retroescape_unique")
+        ]
+
+
+class RootCauseKind(models.TextChoices):
+    PROCESS_FAILURE = "process_failure", "Process failure"
+    AUTOMATION_SHORTFALL = "automation_shortfall", "Automation shortfall"
+
+
+WHY_TEXT_MAX = 1000
+
+
+class Why(models.Model):
+    """One answer in an escape's Five-Whys chain; `parent` lets chains branch."""
+
+    retro = models.ForeignKey(Retrospective, on_delete=models.CASCADE, related_name="whys")
+    escape = models.ForeignKey(Escape, on_delete=models.CASCADE, related_name="whys")
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
+    text = models.CharField(max_length=WHY_TEXT_MAX)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    root_cause_kind = models.CharField(max_length=32, choices=RootCauseKind.choices, blank=True)
+    # Bumped on every edit; an edit names the revision it started from (optimistic locking).
+    revision = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def is_root_cause(self) -> bool:
+        return bool(self.root_cause_kind)
+
+
+class ActionKind(models.TextChoices):
+    NEW_TEST = "new_test", "New test at a stage"
+    ENVIRONMENT_PARITY = "environment_parity", "Environment parity work"
+    FLAKE_FIX = "flake_fix", "Flake fix"
+    PROCESS_CHANGE = "process_change", "Process change"
+
+
+class PushState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    QUEUED = "queued", "Queued"
+    PUSHING = "pushing", "Pushing"
+    PUSHED = "pushed", "Pushed"
+    FAILED = "failed", "Failed"
+
+
+class Tracker(models.TextChoices):
+    NONE = "", "None"
+    JIRA = "jira", "Jira"
+    AZURE_DEVOPS = "azure_devops", "Azure DevOps"
+
+
+class PreventativeAction(models.Model):
+    """The guardrail that keeps an escape from recurring. A hotfix is not one."""
+
+    retro = models.ForeignKey(Retrospective, on_delete=models.CASCADE, related_name="actions")
+    escape = models.ForeignKey(Escape, on_delete=models.CASCADE, related_name="actions")
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=32, choices=ActionKind.choices)
+    stage = models.ForeignKey(
+        PipelineStage,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="actions",
+        help_text="The stage that gets the guardrail.",
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=10_000)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    due_date = models.DateField(null=True, blank=True)
+    tracker = models.CharField(max_length=16, choices=Tracker.choices, blank=True)
+    push_state = models.CharField(max_length=16, choices=PushState.choices, default=PushState.DRAFT)
+    external_key = models.CharField(max_length=64, blank=True)
+    external_url = models.URLField(max_length=500, blank=True)
+    sprint = models.CharField(max_length=200, blank=True)
+    external_status = models.CharField(max_length=100, blank=True)
+    last_error = models.TextField(blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(push_state="pushed") | ~Q(external_key=""),
+                name="action_pushed_has_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def label(self) -> str:
+        """The tag a tracker ticket carries so a retried push finds it instead of duplicating."""
+        return f"leakseal-{self.uuid}"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Start the web process (ASGI) and a real Celery worker with beat; Ctrl-C stops them all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo "Stopping Leakseal…"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+.venv/bin/celery -A config worker --beat --loglevel INFO --concurrency 2 \
+  --schedule var/celerybeat-schedule &
+pids+=($!)
+.venv/bin/uvicorn config.asgi:application --host "$HOST" --port "$PORT" &
+pids+=($!)
+
+echo
+echo "Leakseal is running at http://$HOST:$PORT"
+echo "Demo login: facilitator / leakseal-demo (also: engineer, manager)"
+echo "Press Ctrl-C to stop."
+echo
+# Stop everything as soon as either process dies, so a crash is not hidden.
+wait -n

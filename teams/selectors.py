@@ -1,0 +1,47 @@
+"""Permission-checked reads of teams: a user only ever sees the teams they belong to.
+
+Everything team-scoped starts from `get_membership`; a team the user is not a member of
+is indistinguishable from one that does not exist (404).
+"""
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from teams.models import Membership, Team
+
+
+def teams_for_user(user: User | AnonymousUser) -> QuerySet[Team]:
+    if not user.is_authenticated:
+        return Team.objects.none()
+    return Team.objects.filter(memberships__user=user).order_by("name")
+
+
+def get_membership(user: User | AnonymousUser, team_slug: str) -> Membership:
+    """The user's membership of the team, or 404 for outsiders and unknown teams alike."""
+    if not user.is_authenticated:
+        raise Http404("No such team")
+    membership = (
+        Membership.objects.select_related("team", "user")
+        .filter(user=user, team__slug=team_slug)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such team")
+    return membership
+
+
+def get_rw_membership(user: User | AnonymousUser, team_slug: str) -> Membership:
+    """Like `get_membership`, but a viewer gets 403: they may see the team, not change it."""
+    membership = get_membership(user, team_slug)
+    if not membership.can_write:
+        raise PermissionDenied("Viewers cannot change this team's data.")
+    return membership
+
+
+def get_facilitator_membership(user: User | AnonymousUser, team_slug: str) -> Membership:
+    membership = get_membership(user, team_slug)
+    if not membership.can_facilitate:
+        raise PermissionDenied("Only a facilitator or admin of this team can do this.")
+    return membership

@@ -1,0 +1,47 @@
+"""Writes to teams, memberships and API tokens."""
+
+import secrets
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from escapes.models import PipelineStage
+from teams.models import ApiToken, Membership, Role, Team
+
+DEFAULT_STAGES = ("Unit", "Integration", "E2E")
+
+
+@transaction.atomic
+def team_create(*, name: str, slug: str, timezone_name: str = "UTC") -> Team:
+    team = Team(name=name, slug=slug, timezone=timezone_name)
+    team.full_clean()
+    team.save()
+    PipelineStage.objects.bulk_create(
+        PipelineStage(team=team, name=stage, position=i) for i, stage in enumerate(DEFAULT_STAGES)
+    )
+    return team
+
+
+def membership_set(*, team: Team, user: User, role: str) -> Membership:
+    if role not in Role.values:
+        raise ValueError(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}")
+    membership, _ = Membership.objects.update_or_create(
+        team=team, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a token and return it with its raw value, which is never stored or shown again."""
+    raw = "lks_" + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=raw[:10], digest=ApiToken.digest_of(raw)
+    )
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])

@@ -8,5 +8,6 @@ urlpatterns = [
     path("", include("teams.urls")),
     path("t/<slug:team>/", include("escapes.team_urls")),
     path("t/<slug:team>/", include("escapes.urls")),
+    path("t/<slug:team>/", include("escapes.release_urls")),
     path("t/<slug:team>/retros/", include("retros.urls")),
 ]

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from teams import views
+from escapes import team_views
 
 urlpatterns = [
-    path("", views.home, name="team_home"),  # placeholder until the team page lands
+    path("", team_views.team_home, name="team_home"),
 ]

@@ -1,7 +1,16 @@
 from django.urls import path
 
-from teams import views
+from escapes import views
 
 urlpatterns = [
-    path("escapes/", views.home, name="escape_list"),  # placeholder until the register lands
+    path("escapes/", views.escape_list, name="escape_list"),
+    path("escapes/new/", views.escape_create_view, name="escape_create"),
+    path("escapes/import/", views.escape_import, name="escape_import"),
+    path(
+        "escapes/import/template.csv",
+        views.escape_import_template,
+        name="escape_import_template",
+    ),
+    path("escapes/<int:pk>/", views.escape_detail, name="escape_detail"),
+    path("escapes/<int:pk>/edit/", views.escape_update_view, name="escape_update"),
 ]

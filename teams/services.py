@@ -1,6 +1,7 @@
 """Writes to teams, memberships and API tokens."""
 
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -45,3 +46,15 @@ def api_token_revoke(*, token: ApiToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+
+
+# A token used many times a second must not write a row each time; a minute is precise
+# enough for "last used" on the tokens page.
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
+def api_token_mark_used(*, token: ApiToken) -> None:
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now

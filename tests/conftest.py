@@ -94,3 +94,9 @@ def escape(team, release, stages) -> Escape:
         release=release,
         component="payments",
     )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2's deliberate slowness is for attackers, not for a suite that makes many users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,152 @@
+"""Forms of the escape register. They parse and present; the rules live in escapes.services."""
+
+from typing import Any, cast
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
+
+from escapes.models import (
+    TEXT_MAX,
+    Category,
+    Escape,
+    EscapeStatus,
+    PipelineStage,
+    Release,
+    Severity,
+)
+from escapes.selectors import EscapeFilters, team_components, team_releases, team_stages
+from escapes.services import ESCAPE_FIELDS
+from teams.models import Team
+
+UNKNOWN_STAGE = "Unknown stage for this team."
+UNKNOWN_RELEASE = "Unknown release for this team."
+
+
+# Choices and querysets depend on the team, so they are set per form instance.
+def _choice(form: forms.Form, name: str) -> forms.ChoiceField:
+    return cast(forms.ChoiceField, form.fields[name])
+
+
+def _model_choice(form: forms.Form, name: str) -> "forms.ModelChoiceField[Any]":
+    return cast("forms.ModelChoiceField[Any]", form.fields[name])
+
+
+class EscapeFilterForm(forms.Form):
+    """The register's GET filters. An invalid value is reported and that filter is dropped."""
+
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    category = forms.ChoiceField(required=False)
+    stage = forms.ModelChoiceField(
+        queryset=PipelineStage.objects.none(), required=False, empty_label="Any stage"
+    )
+    release = forms.ModelChoiceField(
+        queryset=Release.objects.none(), required=False, empty_label="Any release"
+    )
+    severity = forms.ChoiceField(required=False)
+    component = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False)
+
+    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["q"].widget = forms.TextInput(attrs={"type": "search", "placeholder": "Search"})
+        _choice(self, "category").choices = [("", "Any category"), *Category.choices]
+        _model_choice(self, "stage").queryset = team_stages(team)
+        _model_choice(self, "release").queryset = team_releases(team)
+        _choice(self, "severity").choices = [("", "Any severity"), *Severity.choices]
+        components = [(c, c) for c in team_components(team)]
+        _choice(self, "component").choices = [("", "Any component"), *components]
+        _choice(self, "status").choices = [("", "Any status"), *EscapeStatus.choices]
+
+    def filters(self) -> tuple[EscapeFilters, list[str]]:
+        """The valid filters, and one message per ignored invalid one."""
+        self.is_valid()
+        warnings = [
+            f"Ignored the {self.fields[name].label or name} filter: {' '.join(map(str, errors))}"
+            for name, errors in self.errors.items()
+        ]
+        data = {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+        return EscapeFilters(**data), warnings
+
+    @property
+    def is_filtered(self) -> bool:
+        return any(self.data.get(name) for name in self.fields)
+
+
+def _datetime_field(label: str, *, required: bool = False) -> forms.DateTimeField:
+    # The browser sends the wall-clock time the user typed; `team_view` has activated the
+    # team's time zone, so Django reads it as team-local time.
+    return forms.DateTimeField(
+        label=label,
+        required=required,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+
+class EscapeForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(
+        required=False, max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 6})
+    )
+    detected_at = _datetime_field("Detected at", required=True)
+    merged_at = _datetime_field("Merged at (the change that introduced it)")
+    released_at = _datetime_field("Released at (reached production)")
+    resolved_at = _datetime_field("Resolved at")
+    category = forms.ChoiceField(required=False)
+    stage = forms.ModelChoiceField(
+        queryset=PipelineStage.objects.none(),
+        required=False,
+        label="Stage that should have caught it",
+        empty_label="— not yet attributed —",
+        error_messages={"invalid_choice": UNKNOWN_STAGE},
+    )
+    severity = forms.ChoiceField(choices=Severity.choices, initial=Severity.MEDIUM)
+    component = forms.CharField(required=False, max_length=100)
+    release = forms.ModelChoiceField(
+        queryset=Release.objects.none(),
+        required=False,
+        empty_label="— none —",
+        error_messages={"invalid_choice": UNKNOWN_RELEASE},
+    )
+    tracker_key = forms.CharField(required=False, max_length=64, label="Tracker key")
+    tracker_url = forms.URLField(required=False, max_length=500, label="Tracker URL")
+
+    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _choice(self, "category").choices = [("", "— not yet classified —"), *Category.choices]
+        _model_choice(self, "stage").queryset = team_stages(team)
+        _model_choice(self, "release").queryset = team_releases(team)
+
+    @classmethod
+    def initial_for(cls, escape: Escape) -> dict[str, Any]:
+        return {field: getattr(escape, field) for field in ESCAPE_FIELDS}
+
+    def service_data(self) -> dict[str, Any]:
+        return {field: self.cleaned_data.get(field) for field in ESCAPE_FIELDS}
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        """Put a service's ValidationError on the fields it names (the rest on the form)."""
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for field, errors in exc.error_dict.items():
+            self.add_error(field if field in self.fields else None, errors)
+
+
+class CsvUploadForm(forms.Form):
+    file = forms.FileField(label="CSV file")
+
+    def clean_file(self) -> bytes:
+        upload = self.cleaned_data["file"]
+        # DATA_UPLOAD_MAX_MEMORY_SIZE does not cover file parts; the import reads the whole
+        # file into memory (and the session), so the same bound is applied here.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and upload.size > limit:
+            raise ValidationError(f"The file is larger than {filesizeformat(limit)}.")
+        content: bytes = upload.read()
+        return content
+
+
+class CsvConfirmForm(forms.Form):
+    digest = forms.RegexField(regex=r"^[0-9a-f]{64}$", widget=forms.HiddenInput)

@@ -1,0 +1,524 @@
+"""The metric core: one definition of each number in DESIGN.md, used by every page and the API.
+
+Pure functions over plain values do the arithmetic; `team_metrics` fetches only the columns
+it needs (a fixed number of queries however many escapes there are) and hands them over.
+
+Choices this module makes where DESIGN.md leaves room:
+
+- A date range is a pair of inclusive local dates in the team's time zone; an escape is in
+  it when its `detected_at` falls between local midnight of `start` and local midnight of
+  the day after `end`.
+- Stage catches (the containment denominator) come from releases whose `released_at` falls
+  in the range; the escapes a stage let through are the range's escapes attributed to it.
+  The weakest stage is judged by containment only when it is known for every stage that
+  let an escape through; otherwise by the number of escapes.
+- Each span is judged on its own: an escape detected before it was merged still counts and
+  still has a time in production; only its deficit is left out. An escape detected before
+  its release is no escape at all: it is left out of every count, and only listed as a
+  data problem (not also as "merge time unknown" or "negative deficit").
+- A release's escape rate counts all of its escapes, whenever they were detected.
+"""
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, F
+from django.utils import timezone
+
+from escapes.models import Category, Escape, PipelineStage, Release, StageCatch
+from teams.models import Team
+
+UNCLASSIFIED = "unclassified"
+UNATTRIBUTED = "Unattributed"
+LOWEST_CONTAINMENT = "lowest containment"
+MOST_ESCAPES = "most escapes"
+DEFAULT_RANGE_DAYS = 90
+NO_VALUE = "—"
+
+
+# --- Durations --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DurationSummary:
+    """Mean, median and P90 of a set of durations; all None when there are none."""
+
+    n: int
+    mean: timedelta | None
+    median: timedelta | None
+    p90: timedelta | None
+
+    @property
+    def mean_display(self) -> str:
+        return format_duration(self.mean)
+
+    @property
+    def median_display(self) -> str:
+        return format_duration(self.median)
+
+    @property
+    def p90_display(self) -> str:
+        return format_duration(self.p90)
+
+
+EMPTY_SUMMARY = DurationSummary(n=0, mean=None, median=None, p90=None)
+
+
+def percentile_cont(sorted_values: Sequence[timedelta], fraction: float) -> timedelta:
+    """Linear interpolation between closest ranks, exactly as PostgreSQL's percentile_cont."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be within [0, 1], got {fraction}")
+    pos = fraction * (len(sorted_values) - 1)
+    lower = math.floor(pos)
+    if lower >= len(sorted_values) - 1:
+        return sorted_values[-1]
+    low, high = sorted_values[lower], sorted_values[lower + 1]
+    return low + (high - low) * (pos - lower)
+
+
+def mean_median_p90(values: Iterable[timedelta]) -> DurationSummary:
+    ordered = sorted(values)
+    if not ordered:
+        return EMPTY_SUMMARY
+    return DurationSummary(
+        n=len(ordered),
+        mean=sum(ordered, timedelta()) / len(ordered),
+        median=percentile_cont(ordered, 0.5),
+        p90=percentile_cont(ordered, 0.9),
+    )
+
+
+def format_duration(value: timedelta | None) -> str:
+    """Two units at most, the smaller one rounded: "2 d 14 h", "3 h 20 min", "12 min"."""
+    if value is None:
+        return NO_VALUE
+    seconds = value.total_seconds()
+    sign = "−" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds == 0:
+        return "0 min"
+    minutes = round(seconds / 60)
+    if minutes == 0:
+        return f"{sign}< 1 min"
+    if minutes < 60:
+        return f"{sign}{minutes} min"
+    if minutes < 24 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{sign}{hours} h" + (f" {rest} min" if rest else "")
+    days, hours = divmod(round(seconds / 3600), 24)
+    return f"{sign}{days} d" + (f" {hours} h" if hours else "")
+
+
+def format_percent(value: float | None) -> str:
+    """A fraction as a percentage with one decimal: 0.6667 -> "66.7 %"."""
+    return NO_VALUE if value is None else f"{value * 100:.1f} %"
+
+
+# --- Ratios -----------------------------------------------------------------------------
+
+
+def containment(caught: int, escaped: int) -> float | None:
+    """caught ÷ (caught + escaped); None when the stage saw no defects at all."""
+    total = caught + escaped
+    return caught / total if total else None
+
+
+def escape_rate(escaped: int, caught: int) -> float | None:
+    """escapes ÷ (escapes + defects caught before release); None with no defects at all."""
+    total = escaped + caught
+    return escaped / total if total else None
+
+
+def release_escape_rate(release: Release) -> float | None:
+    """The release's escape rate, or None when no stage reported what it caught."""
+    catches = list(StageCatch.objects.filter(release=release).values_list("caught", flat=True))
+    if not catches:
+        return None
+    return escape_rate(_release_escape_counts([release.pk]).get(release.pk, 0), sum(catches))
+
+
+def _release_escape_counts(release_ids: Sequence[int]) -> dict[int, int]:
+    """Escapes per release; a defect detected before its release is not one."""
+    rows = (
+        Escape.objects.filter(release_id__in=release_ids)
+        .exclude(released_at__gt=F("detected_at"))
+        .order_by()
+        .values("release_id")
+        .annotate(n=Count("id"))
+        .values_list("release_id", "n")
+    )
+    return dict(rows)
+
+
+# --- Date ranges ------------------------------------------------------------------------
+
+
+def _local_midnight_in_utc(day: date, tz: ZoneInfo) -> datetime:
+    try:
+        return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+    except OverflowError:
+        # Dates at the very ends of the calendar: the range is open on that side.
+        return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Inclusive local dates in a team's time zone."""
+
+    start: date
+    end: date
+    tz: ZoneInfo
+
+    def __post_init__(self) -> None:
+        if self.start > self.end:
+            raise ValueError(f"range starts ({self.start}) after it ends ({self.end})")
+
+    @property
+    def start_utc(self) -> datetime:
+        return _local_midnight_in_utc(self.start, self.tz)
+
+    @property
+    def end_utc(self) -> datetime:
+        """Exclusive: local midnight after `end`."""
+        if self.end == date.max:
+            return datetime.max.replace(tzinfo=UTC)
+        return _local_midnight_in_utc(self.end + timedelta(days=1), self.tz)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def default_range(team: Team, *, now: datetime | None = None) -> DateRange:
+    """The last 90 local days of the team, today included."""
+    today = (now or timezone.now()).astimezone(team.tzinfo).date()
+    return DateRange(today - timedelta(days=DEFAULT_RANGE_DAYS - 1), today, team.tzinfo)
+
+
+# --- Per-escape classification -----------------------------------------------------------
+
+
+class EscapeRow(NamedTuple):
+    id: int
+    merged_at: datetime | None
+    released_at: datetime | None
+    detected_at: datetime
+    category: str
+    stage_id: int | None
+
+
+ESCAPE_ROW_FIELDS = ("id", "merged_at", "released_at", "detected_at", "category", "stage_id")
+
+
+DATA_PROBLEM_LABELS = {
+    "negative_deficit": "Detected before the change was merged (negative deficit)",
+    "detected_before_release": "Detected before its release (not an escape)",
+    "missing_merged_at": "Merge time unknown (no deficit)",
+}
+
+
+@dataclass(frozen=True)
+class DataProblem:
+    kind: str
+    label: str
+    escape_ids: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.escape_ids)
+
+
+@dataclass(frozen=True)
+class DataProblems:
+    """Escape ids per kind of data problem, ascending."""
+
+    negative_deficit: tuple[int, ...] = ()
+    detected_before_release: tuple[int, ...] = ()
+    missing_merged_at: tuple[int, ...] = ()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "negative_deficit": len(self.negative_deficit),
+            "detected_before_release": len(self.detected_before_release),
+            "missing_merged_at": len(self.missing_merged_at),
+        }
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def kinds(self) -> tuple[DataProblem, ...]:
+        return tuple(
+            DataProblem(kind, label, getattr(self, kind))
+            for kind, label in DATA_PROBLEM_LABELS.items()
+        )
+
+
+def split_escapes(rows: Iterable[EscapeRow]) -> tuple[list[EscapeRow], DataProblems]:
+    """The real escapes, and the data problems found on the way."""
+    valid: list[EscapeRow] = []
+    before_release: list[int] = []
+    negative: list[int] = []
+    missing: list[int] = []
+    for row in rows:
+        if row.released_at is not None and row.detected_at < row.released_at:
+            before_release.append(row.id)
+            continue
+        valid.append(row)
+        if row.merged_at is None:
+            missing.append(row.id)
+        elif row.detected_at < row.merged_at:
+            negative.append(row.id)
+    problems = DataProblems(
+        negative_deficit=tuple(sorted(negative)),
+        detected_before_release=tuple(sorted(before_release)),
+        missing_merged_at=tuple(sorted(missing)),
+    )
+    return valid, problems
+
+
+def deficits_of(rows: Iterable[EscapeRow]) -> list[timedelta]:
+    """Known, non-negative detection deficits (detected_at − merged_at)."""
+    spans = (r.detected_at - r.merged_at for r in rows if r.merged_at is not None)
+    return [span for span in spans if span >= timedelta(0)]
+
+
+def times_in_production_of(rows: Iterable[EscapeRow]) -> list[timedelta]:
+    """Known, non-negative times in production before detection (detected_at − released_at)."""
+    spans = (r.detected_at - r.released_at for r in rows if r.released_at is not None)
+    return [span for span in spans if span >= timedelta(0)]
+
+
+# --- Categories and stages -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    key: str
+    label: str
+    count: int
+
+
+def count_by_category(rows: Iterable[EscapeRow]) -> tuple[CategoryCount, ...]:
+    """All three categories and "unclassified", zeros included, in the order of `Category`."""
+    counts = Counter(r.category if r.category in Category.values else UNCLASSIFIED for r in rows)
+    result = [CategoryCount(c.value, str(c.label), counts[c.value]) for c in Category]
+    result.append(CategoryCount(UNCLASSIFIED, "Unclassified", counts[UNCLASSIFIED]))
+    return tuple(result)
+
+
+@dataclass(frozen=True)
+class StageStat:
+    """A stage (or "Unattributed", stage_id None) and the escapes it should have caught."""
+
+    stage_id: int | None
+    name: str
+    escaped: int
+    caught: int | None
+    containment: float | None
+    median_deficit: timedelta | None
+
+    @property
+    def median_deficit_display(self) -> str:
+        return format_duration(self.median_deficit)
+
+    @property
+    def containment_display(self) -> str:
+        return format_percent(self.containment)
+
+
+def stage_stats(
+    rows: Sequence[EscapeRow],
+    stages: Sequence[tuple[int, str]],
+    caught_by_stage: Mapping[int, int],
+) -> tuple[StageStat, ...]:
+    """Every stage in pipeline order, then "Unattributed"; zeros included.
+
+    `caught_by_stage` holds only stages whose catches were reported: a missing stage has
+    caught None (unknown), which is not the same as 0.
+    """
+    known = {stage_id for stage_id, _ in stages}
+    by_stage: dict[int | None, list[EscapeRow]] = defaultdict(list)
+    for row in rows:
+        by_stage[row.stage_id if row.stage_id in known else None].append(row)
+    result = []
+    for stage_id, name in [*stages, (None, UNATTRIBUTED)]:
+        escaped = by_stage.get(stage_id, [])
+        caught = caught_by_stage.get(stage_id) if stage_id is not None else None
+        result.append(
+            StageStat(
+                stage_id=stage_id,
+                name=name,
+                escaped=len(escaped),
+                caught=caught,
+                containment=None if caught is None else containment(caught, len(escaped)),
+                median_deficit=mean_median_p90(deficits_of(escaped)).median,
+            )
+        )
+    return tuple(result)
+
+
+def _longer_median_first(stat: StageStat) -> float:
+    """Sort key: the longer median deficit first; an unknown median last."""
+    return -stat.median_deficit.total_seconds() if stat.median_deficit is not None else math.inf
+
+
+def weakest_stage(stats: Sequence[StageStat]) -> tuple[StageStat | None, str | None]:
+    """The leakiest stage and why it was picked; (None, None) when no stage let one through.
+
+    Lowest containment when it is known for every stage that let an escape through (were
+    one of them unknown, the comparison would favour the stages that report nothing);
+    otherwise the most escapes. Ties: more escapes, then the longer median deficit, then
+    the earlier stage.
+    """
+    candidates = [s for s in stats if s.stage_id is not None]
+    leaking = [s for s in candidates if s.escaped > 0]
+    if not leaking:
+        return None, None
+    if all(s.containment is not None for s in leaking):
+        contained = [s for s in candidates if s.containment is not None]
+        pick = min(contained, key=lambda s: (s.containment, -s.escaped, _longer_median_first(s)))
+        return pick, LOWEST_CONTAINMENT
+    return min(leaking, key=lambda s: (-s.escaped, _longer_median_first(s))), MOST_ESCAPES
+
+
+# --- Releases ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReleaseEscapeRate:
+    release_id: int
+    version: str
+    released_at: datetime
+    escaped: int
+    caught: int
+
+    @property
+    def escape_rate(self) -> float | None:
+        return escape_rate(self.escaped, self.caught)
+
+    @property
+    def detection_rate(self) -> float | None:
+        rate = self.escape_rate
+        return None if rate is None else 1 - rate
+
+    @property
+    def escape_rate_display(self) -> str:
+        return format_percent(self.escape_rate)
+
+    @property
+    def detection_rate_display(self) -> str:
+        return format_percent(self.detection_rate)
+
+
+class CatchRow(NamedTuple):
+    release_id: int
+    version: str
+    released_at: datetime
+    stage_id: int
+    caught: int
+
+
+def release_escape_rates(
+    catches: Sequence[CatchRow], escapes_by_release: Mapping[int, int]
+) -> tuple[ReleaseEscapeRate, ...]:
+    """One row per release with reported catches, newest release first."""
+    releases: dict[int, tuple[str, datetime]] = {}
+    caught: Counter[int] = Counter()
+    for row in catches:
+        releases[row.release_id] = (row.version, row.released_at)
+        caught[row.release_id] += row.caught
+    rates = [
+        ReleaseEscapeRate(rid, version, at, escapes_by_release.get(rid, 0), caught[rid])
+        for rid, (version, at) in releases.items()
+    ]
+    return tuple(sorted(rates, key=lambda r: (r.released_at, r.release_id), reverse=True))
+
+
+# --- The team's metrics -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamMetrics:
+    range: DateRange
+    escapes_total: int
+    deficit: DurationSummary
+    deficit_known: int
+    deficit_of: int
+    time_in_production: DurationSummary
+    by_category: tuple[CategoryCount, ...]
+    by_stage: tuple[StageStat, ...]
+    weakest_stage: StageStat | None
+    weakest_reason: str | None
+    data_problems: DataProblems
+    release_escape_rates: tuple[ReleaseEscapeRate, ...]
+
+    @property
+    def stages(self) -> tuple[StageStat, ...]:
+        """The team's own stages, without "Unattributed"."""
+        return tuple(s for s in self.by_stage if s.stage_id is not None)
+
+
+def build_team_metrics(
+    date_range: DateRange,
+    rows: Iterable[EscapeRow],
+    stages: Sequence[tuple[int, str]],
+    catches: Sequence[CatchRow],
+    escapes_by_release: Mapping[int, int],
+) -> TeamMetrics:
+    """All of a team's metrics from plain rows; no database access."""
+    valid, problems = split_escapes(rows)
+    deficit = mean_median_p90(deficits_of(valid))
+    caught_by_stage: Counter[int] = Counter()
+    for catch in catches:
+        caught_by_stage[catch.stage_id] += catch.caught
+    by_stage = stage_stats(valid, stages, caught_by_stage)
+    weakest, reason = weakest_stage(by_stage)
+    return TeamMetrics(
+        range=date_range,
+        escapes_total=len(valid),
+        deficit=deficit,
+        deficit_known=deficit.n,
+        deficit_of=len(valid),
+        time_in_production=mean_median_p90(times_in_production_of(valid)),
+        by_category=count_by_category(valid),
+        by_stage=by_stage,
+        weakest_stage=weakest,
+        weakest_reason=reason,
+        data_problems=problems,
+        release_escape_rates=release_escape_rates(catches, escapes_by_release),
+    )
+
+
+def team_metrics(team: Team, start: date, end: date) -> TeamMetrics:
+    """The team's metrics over the inclusive local dates [start, end]; at most 4 queries.
+
+    Raises ValueError when start is after end.
+    """
+    date_range = DateRange(start, end, team.tzinfo)
+    lower, upper = date_range.start_utc, date_range.end_utc
+    stages = list(
+        PipelineStage.objects.filter(team=team).order_by("position", "id").values_list("id", "name")
+    )
+    in_range = Escape.objects.filter(team=team, detected_at__gte=lower, detected_at__lt=upper)
+    rows = [EscapeRow(*values) for values in in_range.order_by().values_list(*ESCAPE_ROW_FIELDS)]
+    catches = [
+        CatchRow(*values)
+        for values in StageCatch.objects.filter(
+            release__team=team, release__released_at__gte=lower, release__released_at__lt=upper
+        )
+        .order_by()
+        .values_list("release_id", "release__version", "release__released_at", "stage_id", "caught")
+    ]
+    release_ids = sorted({c.release_id for c in catches})
+    escapes_by_release = _release_escape_counts(release_ids) if release_ids else {}
+    return build_team_metrics(date_range, rows, stages, catches, escapes_by_release)

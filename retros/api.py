@@ -1,0 +1,207 @@
+"""Read-only REST endpoints of retrospectives: where a retro stands and what it decided.
+
+An anonymous retro stays anonymous here too: its whys carry no author at all.
+"""
+
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Count, QuerySet
+from django.http import Http404, HttpRequest
+from ninja import Field, Query, Router, Schema
+
+from escapes.models import Category, Severity
+from retros.models import (
+    ActionKind,
+    Phase,
+    PreventativeAction,
+    PushState,
+    RetroEscape,
+    Retrospective,
+    RootCauseKind,
+    Why,
+)
+from teams.api import PageQuery, membership_for
+from teams.models import Team
+
+router = Router(tags=["retros"])
+
+
+class RetroOut(Schema):
+    id: int
+    title: str
+    phase: Phase
+    version: int = Field(description="Incremented by every change to the retro")
+    anonymous: bool
+    facilitator: str
+    release: str | None
+    escape_count: int
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class RetroPage(Schema):
+    count: int
+    limit: int
+    offset: int
+    items: list[RetroOut]
+
+
+class WhyOut(Schema):
+    id: int
+    parent_id: int | None = Field(description="The why this one answers; null for the first")
+    text: str
+    root_cause_kind: RootCauseKind | None = Field(description="Set on a root cause")
+    author: str | None = Field(None, description="Username; absent when the retro is anonymous")
+    created_at: datetime
+
+
+class ActionOut(Schema):
+    id: int
+    uuid: UUID
+    kind: ActionKind
+    stage: str | None
+    title: str
+    description: str
+    owner: str | None
+    due_date: date | None
+    tracker: str | None
+    push_state: PushState
+    external_key: str
+    external_url: str
+    sprint: str
+    external_status: str
+    last_error: str
+    done_at: datetime | None
+
+
+class RetroEscapeOut(Schema):
+    id: int
+    title: str
+    category: Category | None
+    stage: str | None
+    severity: Severity
+    component: str
+    whys: list[WhyOut]
+    actions: list[ActionOut]
+
+
+class RetroDetailOut(RetroOut):
+    focus_escape_id: int | None
+    timer_ends_at: datetime | None
+    escapes: list[RetroEscapeOut] = Field(
+        description="The retro's escapes with their classification, whys and actions"
+    )
+
+
+def _retros(team: Team) -> QuerySet[Retrospective]:
+    return (
+        Retrospective.objects.filter(team=team)
+        .select_related("facilitator", "release")
+        .annotate(escape_count=Count("items"))
+        .order_by("-created_at", "-id")
+    )
+
+
+def _retro_out(retro: Retrospective) -> dict[str, Any]:
+    return {
+        "id": retro.pk,
+        "title": retro.title,
+        "phase": retro.phase,
+        "version": retro.version,
+        "anonymous": retro.anonymous,
+        "facilitator": retro.facilitator.get_username(),
+        "release": retro.release.version if retro.release else None,
+        "escape_count": retro.escape_count,  # type: ignore[attr-defined]
+        "created_at": retro.created_at,
+        "closed_at": retro.closed_at,
+    }
+
+
+def _why_out(why: Why, *, anonymous: bool) -> dict[str, Any]:
+    out = {
+        "id": why.pk,
+        "parent_id": why.parent_id,
+        "text": why.text,
+        "root_cause_kind": why.root_cause_kind or None,
+        "created_at": why.created_at,
+    }
+    if not anonymous:
+        out["author"] = why.author.get_username() if why.author else None
+    return out
+
+
+def _action_out(action: PreventativeAction) -> dict[str, Any]:
+    return {
+        "id": action.pk,
+        "uuid": action.uuid,
+        "kind": action.kind,
+        "stage": action.stage.name if action.stage else None,
+        "title": action.title,
+        "description": action.description,
+        "owner": action.owner.get_username() if action.owner else None,
+        "due_date": action.due_date,
+        "tracker": action.tracker or None,
+        "push_state": action.push_state,
+        "external_key": action.external_key,
+        "external_url": action.external_url,
+        "sprint": action.sprint,
+        "external_status": action.external_status,
+        "last_error": action.last_error,
+        "done_at": action.done_at,
+    }
+
+
+def _escape_items(retro: Retrospective) -> list[dict[str, Any]]:
+    whys: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    for why in (
+        Why.objects.filter(retro=retro).select_related("author").order_by("created_at", "id")
+    ):
+        whys[why.escape_id].append(_why_out(why, anonymous=retro.anonymous))
+    actions: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    for action in PreventativeAction.objects.filter(retro=retro).select_related("stage", "owner"):
+        actions[action.escape_id].append(_action_out(action))
+    items = RetroEscape.objects.filter(retro=retro).select_related("escape__stage")
+    return [
+        {
+            "id": item.escape.pk,
+            "title": item.escape.title,
+            "category": item.escape.category or None,
+            "stage": item.escape.stage.name if item.escape.stage else None,
+            "severity": item.escape.severity,
+            "component": item.escape.component,
+            "whys": whys[item.escape_id],
+            "actions": actions[item.escape_id],
+        }
+        for item in items.order_by("position", "id")
+    ]
+
+
+@router.get("/{slug}/retros", response=RetroPage, summary="The team's retros, newest first")
+def retro_list(request: HttpRequest, slug: str, page: Query[PageQuery]) -> dict[str, Any]:
+    team = membership_for(request, slug).team
+    qs = _retros(team)
+    items = [_retro_out(r) for r in qs[page.offset : page.offset + page.limit]]
+    return {"count": qs.count(), "limit": page.limit, "offset": page.offset, "items": items}
+
+
+@router.get(
+    "/{slug}/retros/{int:retro_id}",
+    response=RetroDetailOut,
+    # Only what is set is sent, so the whys of an anonymous retro have no `author` key at all.
+    exclude_unset=True,
+    summary="A retro with its escapes, whys and preventative actions",
+)
+def retro_detail(request: HttpRequest, slug: str, retro_id: int) -> dict[str, Any]:
+    team = membership_for(request, slug).team
+    retro = _retros(team).filter(pk=retro_id).first()
+    if retro is None:
+        raise Http404("No such retro")
+    return {
+        **_retro_out(retro),
+        "focus_escape_id": retro.focus_escape_id,
+        "timer_ends_at": retro.timer_ends_at,
+        "escapes": _escape_items(retro),
+    }

@@ -1,0 +1,232 @@
+"""Reads of retrospectives, always scoped to one team, with their joins done up front.
+
+`retro_board` is what the board, the summary and the Markdown export render: a fixed
+number of queries however many escapes, whys and actions the retro has.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.contrib.auth.models import User
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from escapes.metrics import format_duration
+from escapes.models import Category, Escape, PipelineStage
+from retros.models import (
+    PreventativeAction,
+    RetroEscape,
+    Retrospective,
+    RootCauseKind,
+    Why,
+)
+from teams.models import Team
+
+# The create form lists escapes not yet in any retro, plus those detected this recently.
+RECENT_ESCAPES = timedelta(days=90)
+PICKABLE_ESCAPES_MAX = 200
+UNCLASSIFIED = "Unclassified"
+
+
+@dataclass
+class WhyNode:
+    why: Why
+    children: list["WhyNode"] = field(default_factory=list)
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+
+@dataclass
+class EscapeCard:
+    """One escape on the board: its classification, its why trees and its actions."""
+
+    escape: Escape
+    whys: list[WhyNode]  # the roots of its chains, oldest first
+    actions: list[PreventativeAction]
+    why_count: int = 0
+
+    @property
+    def deficit_text(self) -> str:
+        return format_duration(self.escape.detection_deficit)
+
+    @property
+    def needs_action(self) -> bool:
+        return not self.actions
+
+    def root_causes(self) -> list[Why]:
+        found: list[Why] = []
+        stack = list(reversed(self.whys))
+        while stack:
+            node = stack.pop()
+            if node.why.is_root_cause:
+                found.append(node.why)
+            stack.extend(reversed(node.children))
+        return found
+
+
+@dataclass
+class BoardTotals:
+    escapes: int
+    whys: int
+    actions: int
+    root_causes: dict[str, int]  # kind label -> count
+    categories: dict[str, int]  # category label -> count; "Unclassified" for none
+    escapes_without_action: int
+
+
+@dataclass
+class Board:
+    retro: Retrospective
+    cards: list[EscapeCard]
+    stages: list[PipelineStage]
+    members: list[User]
+
+    def card(self, escape_id: int) -> EscapeCard:
+        for card in self.cards:
+            if card.escape.pk == escape_id:
+                return card
+        raise Http404("No such escape in this retrospective")
+
+    @property
+    def missing_actions(self) -> list[Escape]:
+        return [card.escape for card in self.cards if card.needs_action]
+
+    @property
+    def totals(self) -> BoardTotals:
+        kinds: Counter[str] = Counter()
+        counts: Counter[str] = Counter()
+        for card in self.cards:
+            kinds.update(why.get_root_cause_kind_display() for why in card.root_causes())
+            counts[card.escape.get_category_display() or UNCLASSIFIED] += 1
+        categories = {c.label: counts[c.label] for c in Category if counts[c.label]}
+        if counts[UNCLASSIFIED]:
+            categories[UNCLASSIFIED] = counts[UNCLASSIFIED]
+        return BoardTotals(
+            escapes=len(self.cards),
+            whys=sum(card.why_count for card in self.cards),
+            actions=sum(len(card.actions) for card in self.cards),
+            root_causes={k.label: kinds[k.label] for k in RootCauseKind},
+            categories=categories,
+            escapes_without_action=len(self.missing_actions),
+        )
+
+
+def retros_for_team(team: Team) -> QuerySet[Retrospective]:
+    return (
+        Retrospective.objects.filter(team=team)
+        .select_related("facilitator", "release")
+        .annotate(
+            escape_count=Count("items", distinct=True),
+            action_count=Count("actions", distinct=True),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def get_retro_for_team(team: Team, pk: int) -> Retrospective:
+    """The team's retro, or 404: another team's retro id is indistinguishable from none."""
+    return get_object_or_404(
+        Retrospective.objects.select_related("team", "facilitator", "release"), team=team, pk=pk
+    )
+
+
+def get_retro_escape(retro: Retrospective, escape_id: int) -> Escape:
+    """An escape of this retro, or 404."""
+    return get_object_or_404(
+        Escape.objects.filter(retro_items__retro=retro, team_id=retro.team_id), pk=escape_id
+    )
+
+
+def get_team_escape(team: Team, escape_id: int) -> Escape:
+    return get_object_or_404(Escape, team=team, pk=escape_id)
+
+
+def get_why_for_retro(retro: Retrospective, why_id: int) -> Why:
+    why = get_object_or_404(Why, retro=retro, pk=why_id)
+    why.retro = retro  # the same instance, so a service's lock refreshes the caller's copy
+    return why
+
+
+def get_action_for_retro(retro: Retrospective, action_id: int) -> PreventativeAction:
+    action = get_object_or_404(PreventativeAction, retro=retro, pk=action_id)
+    action.retro = retro
+    return action
+
+
+def _why_forest(whys: list[Why]) -> dict[int, list[WhyNode]]:
+    """The why trees of each escape (escape id -> roots), children in creation order."""
+    nodes = {why.pk: WhyNode(why) for why in whys}
+    roots: dict[int, list[WhyNode]] = {}
+    for why in whys:
+        node = nodes[why.pk]
+        parent = nodes.get(why.parent_id) if why.parent_id else None
+        if parent is not None:
+            parent.children.append(node)
+        else:
+            roots.setdefault(why.escape_id, []).append(node)
+    return roots
+
+
+def retro_board(retro: Retrospective) -> Board:
+    """Everything the board shows, in five queries whatever its size."""
+    items = list(
+        RetroEscape.objects.filter(retro=retro)
+        .select_related("escape__stage", "escape__release")
+        .order_by("position", "id")
+    )
+    whys = list(
+        Why.objects.filter(retro=retro).select_related("author").order_by("created_at", "id")
+    )
+    actions = list(
+        PreventativeAction.objects.filter(retro=retro)
+        .select_related("owner", "stage")
+        .order_by("created_at", "id")
+    )
+    forest = _why_forest(whys)
+    why_counts = Counter(why.escape_id for why in whys)
+    actions_by_escape: dict[int, list[PreventativeAction]] = {}
+    for action in actions:
+        actions_by_escape.setdefault(action.escape_id, []).append(action)
+    cards = [
+        EscapeCard(
+            escape=item.escape,
+            whys=forest.get(item.escape_id, []),
+            actions=actions_by_escape.get(item.escape_id, []),
+            why_count=why_counts[item.escape_id],
+        )
+        for item in items
+    ]
+    stages = list(PipelineStage.objects.filter(team_id=retro.team_id).order_by("position", "id"))
+    members = list(
+        User.objects.filter(memberships__team_id=retro.team_id).order_by("username").distinct()
+    )
+    return Board(retro=retro, cards=cards, stages=stages, members=members)
+
+
+def escapes_addable_to_retro(retro: Retrospective) -> QuerySet[Escape]:
+    """The team's escapes not yet on this board, newest first (for the Gather phase)."""
+    return (
+        Escape.objects.filter(team_id=retro.team_id)
+        .exclude(retro_items__retro=retro)
+        .order_by("-detected_at", "-id")[:PICKABLE_ESCAPES_MAX]
+    )
+
+
+def escapes_to_pick(team: Team) -> list[Escape]:
+    """Escapes to offer a new retro: those in no retro yet, and the recent ones.
+
+    Each carries `retro_count`, so the form can say which were already discussed.
+    """
+    since = timezone.now() - RECENT_ESCAPES
+    return list(
+        Escape.objects.filter(team=team)
+        .select_related("release")
+        .annotate(retro_count=Count("retro_items", distinct=True))
+        .filter(Q(retro_count=0) | Q(detected_at__gte=since))
+        .order_by("-detected_at", "-id")[:PICKABLE_ESCAPES_MAX]
+    )

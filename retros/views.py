@@ -1,0 +1,490 @@
+"""Retro pages: the list, the create form, the board and its POST endpoints, the summary.
+
+Each board POST validates a form and calls one service. For htmx the answer is the region
+that changed (an escape card; the whole board for gather, phase and close) with any error
+rendered inside it, status 200 because htmx does not swap 4xx answers. Without JavaScript
+the POST redirects back to the board and errors travel as messages.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from escapes.models import Category
+from retros import services
+from retros.forms import (
+    ActionForm,
+    ClassifyForm,
+    EscapePickForm,
+    PhaseForm,
+    RetroCreateForm,
+    RootCauseForm,
+    WhyAddForm,
+    WhyEditForm,
+    form_messages,
+)
+from retros.markdown import retro_markdown
+from retros.models import PHASE_ORDER, ActionKind, Phase, Retrospective, RootCauseKind
+from retros.selectors import (
+    escapes_addable_to_retro,
+    escapes_to_pick,
+    get_action_for_retro,
+    get_retro_escape,
+    get_retro_for_team,
+    get_team_escape,
+    get_why_for_retro,
+    retro_board,
+    retros_for_team,
+)
+from teams.decorators import team_view
+from teams.models import Membership
+
+BOARD = "retros/retro_detail.html"
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Which forms this member sees on this retro in its current phase."""
+
+    facilitate: bool
+    gather: bool
+    classify: bool
+    whys: bool
+    actions: bool
+
+    @classmethod
+    def of(cls, membership: Membership, retro: Retrospective) -> "Controls":
+        is_open = not retro.is_closed
+        write = membership.can_write and is_open
+        facilitate = membership.can_facilitate and is_open
+        return cls(
+            facilitate=facilitate,
+            gather=facilitate and retro.phase == Phase.GATHER,
+            classify=write and retro.phase in services.CLASSIFY_PHASES,
+            whys=write and retro.phase in services.WHY_PHASES,
+            actions=write and retro.phase in services.ACTION_PHASES,
+        )
+
+
+@dataclass(frozen=True)
+class ActionDraft:
+    """What was typed into a refused action form, to put back into it."""
+
+    kind: str
+    stage_id: int | None
+    owner_id: int | None
+    title: str
+    description: str
+    due_date: date | None
+
+    @classmethod
+    def from_post(cls, data: Any) -> "ActionDraft":
+        def as_int(value: str | None) -> int | None:
+            return int(value) if value and value.isdigit() else None
+
+        try:
+            due = date.fromisoformat(data.get("due_date", ""))
+        except ValueError:
+            due = None
+        return cls(
+            kind=data.get("kind", ""),
+            stage_id=as_int(data.get("stage")),
+            owner_id=as_int(data.get("owner")),
+            title=data.get("title", ""),
+            description=data.get("description", ""),
+            due_date=due,
+        )
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
+def _board_url(retro: Retrospective, anchor: str = "") -> str:
+    url = reverse("retro_detail", kwargs={"team": retro.team.slug, "pk": retro.pk})
+    return f"{url}#{anchor}" if anchor else url
+
+
+def _attempt(write: Callable[[], object]) -> list[str]:
+    """Run a service; its refusal as messages, or [] when it went through."""
+    try:
+        write()
+    except ValidationError as exc:
+        return list(exc.messages)
+    return []
+
+
+def _context(membership: Membership, retro: Retrospective, **extra: Any) -> dict[str, Any]:
+    controls = Controls.of(membership, retro)
+    index = retro.phase_index
+    context: dict[str, Any] = {
+        "team": membership.team,
+        "membership": membership,
+        "retro": retro,
+        "board": retro_board(retro),
+        "controls": controls,
+        "phase_steps": [
+            {"value": p.value, "label": p.label, "done": i < index} for i, p in enumerate(Phase)
+        ],
+        "prev_phase": Phase(PHASE_ORDER[index - 1]) if 0 < index < len(PHASE_ORDER) - 1 else None,
+        "next_phase": Phase(PHASE_ORDER[index + 1]) if index < len(PHASE_ORDER) - 2 else None,
+        "categories": Category.choices,
+        "action_kinds": ActionKind.choices,
+        "root_cause_kinds": RootCauseKind.choices,
+        "addable_escapes": list(escapes_addable_to_retro(retro)) if controls.gather else [],
+    }
+    context.update(extra)
+    return context
+
+
+def _card_response(
+    request: HttpRequest,
+    membership: Membership,
+    retro: Retrospective,
+    escape_id: int,
+    errors: Iterable[str] = (),
+    **extra: Any,
+) -> HttpResponse:
+    """The escape's card, plus the phase bar and close region out of band (they count it)."""
+    errors = list(errors)
+    if not _is_htmx(request):
+        for message in errors:
+            messages.error(request, message)
+        return redirect(_board_url(retro, f"escape-{escape_id}"))
+    context = _context(membership, retro, error_escape_id=escape_id, card_errors=errors, **extra)
+    context["card"] = context["board"].card(escape_id)
+    html = render_to_string(f"{BOARD}#escape_card", context, request)
+    oob = {**context, "oob": True}
+    html += render_to_string(f"{BOARD}#phase_bar", oob, request)
+    html += render_to_string(f"{BOARD}#close_region", oob, request)
+    return HttpResponse(html)
+
+
+def _board_response(
+    request: HttpRequest,
+    membership: Membership,
+    retro: Retrospective,
+    errors: Iterable[str] = (),
+    *,
+    close_errors: Iterable[str] = (),
+    done: str = "",
+) -> HttpResponse:
+    errors, close_errors = list(errors), list(close_errors)
+    if not _is_htmx(request):
+        for message in [*errors, *close_errors]:
+            messages.error(request, message)
+        if done and not errors and not close_errors:
+            messages.success(request, done)
+        return redirect(_board_url(retro))
+    context = _context(membership, retro, board_errors=errors, close_errors=close_errors)
+    return render(request, f"{BOARD}#board", context)
+
+
+# --- Pages.
+
+
+@require_GET
+@team_view()
+def retro_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    return render(
+        request,
+        "retros/retro_list.html",
+        {
+            "team": membership.team,
+            "membership": membership,
+            "retros": retros_for_team(membership.team),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@team_view(facilitate=True)
+def retro_create(request: HttpRequest, membership: Membership) -> HttpResponse:
+    team = membership.team
+    form = RetroCreateForm(request.POST if request.method == "POST" else None, team=team)
+    if request.method == "POST" and form.is_valid():
+        try:
+            retro = services.retro_create(
+                team=team, facilitator=membership.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            return redirect(_board_url(retro))
+    picked = set(request.POST.getlist("escapes"))
+    return render(
+        request,
+        "retros/retro_create.html",
+        {"team": team, "form": form, "escapes": escapes_to_pick(team), "picked": picked},
+    )
+
+
+@require_GET
+@team_view()
+def retro_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    return render(request, BOARD, _context(membership, retro))
+
+
+@require_GET
+@team_view()
+def retro_summary(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    board = retro_board(retro)
+    context = {"team": membership.team, "retro": retro, "board": board, "totals": board.totals}
+    return render(request, "retros/retro_summary.html", context)
+
+
+@require_GET
+@team_view()
+def retro_summary_markdown(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    response = HttpResponse(
+        retro_markdown(retro_board(retro)), content_type="text/markdown; charset=utf-8"
+    )
+    name = f"retro-{retro.pk}-{slugify(retro.title)[:60] or 'summary'}.md"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# --- Facilitation: escapes on the board, phases, closing.
+
+
+@require_POST
+@team_view(facilitate=True)
+def retro_escape_add(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    form = EscapePickForm(request.POST)
+    if not form.is_valid():
+        return _board_response(request, membership, retro, form_messages(form))
+    escape = get_team_escape(membership.team, form.cleaned_data["escape"])
+    errors = _attempt(lambda: services.retro_add_escape(retro=retro, escape=escape))
+    return _board_response(request, membership, retro, errors)
+
+
+@require_POST
+@team_view(facilitate=True)
+def retro_escape_remove(
+    request: HttpRequest, membership: Membership, pk: int, escape_id: int
+) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    escape = get_retro_escape(retro, escape_id)
+    errors = _attempt(lambda: services.retro_remove_escape(retro=retro, escape=escape))
+    return _board_response(request, membership, retro, errors)
+
+
+@require_POST
+@team_view(facilitate=True)
+def retro_advance(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    form = PhaseForm(request.POST)
+    if not form.is_valid():
+        return _board_response(request, membership, retro, form_messages(form))
+    data = form.cleaned_data
+    errors = _attempt(
+        lambda: services.retro_advance(
+            retro=retro, expected_phase=data["expected_phase"], to_phase=data["to_phase"]
+        )
+    )
+    done = f"Moved on to {retro.get_phase_display()}."
+    return _board_response(request, membership, retro, errors, done=done)
+
+
+@require_POST
+@team_view(facilitate=True)
+def retro_reopen(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    form = PhaseForm(request.POST)
+    if not form.is_valid():
+        return _board_response(request, membership, retro, form_messages(form))
+    expected = form.cleaned_data["expected_phase"]
+    errors = _attempt(lambda: services.retro_reopen(retro=retro, expected_phase=expected))
+    done = f"Back to {retro.get_phase_display()}."
+    return _board_response(request, membership, retro, errors, done=done)
+
+
+@require_POST
+@team_view(facilitate=True)
+def retro_close(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    errors = _attempt(lambda: services.retro_close(retro=retro, by=membership.user))
+    return _board_response(
+        request, membership, retro, close_errors=errors, done="The retrospective is closed."
+    )
+
+
+# --- Escape cards: classification, whys, actions.
+
+
+@require_POST
+@team_view(write=True)
+def retro_classify(
+    request: HttpRequest, membership: Membership, pk: int, escape_id: int
+) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    escape = get_retro_escape(retro, escape_id)
+    form = ClassifyForm(request.POST, team=membership.team)
+    if not form.is_valid():
+        return _card_response(request, membership, retro, escape.pk, form_messages(form))
+    data = form.cleaned_data
+    errors = _attempt(
+        lambda: services.retro_escape_classify(
+            retro=retro, escape=escape, category=data["category"], stage=data["stage"]
+        )
+    )
+    return _card_response(request, membership, retro, escape.pk, errors)
+
+
+@require_POST
+@team_view(write=True)
+def retro_why_add(
+    request: HttpRequest, membership: Membership, pk: int, escape_id: int
+) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    escape = get_retro_escape(retro, escape_id)
+    form = WhyAddForm(request.POST)
+    if form.is_valid():
+        parent_id = form.cleaned_data["parent"]
+        parent = get_why_for_retro(retro, parent_id) if parent_id else None
+        errors = _attempt(
+            lambda: services.why_add(
+                retro=retro,
+                escape=escape,
+                parent=parent,
+                text=form.cleaned_data["text"],
+                author=membership.user,
+            )
+        )
+    else:
+        errors = form_messages(form)
+    draft = {"parent": request.POST.get("parent", ""), "text": request.POST.get("text", "")}
+    extra = {"draft_for": "why_add", "why_draft": draft} if errors else {}
+    return _card_response(request, membership, retro, escape.pk, errors, **extra)
+
+
+@require_POST
+@team_view(write=True)
+def retro_why_edit(
+    request: HttpRequest, membership: Membership, pk: int, why_id: int
+) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    why = get_why_for_retro(retro, why_id)
+    form = WhyEditForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        errors = _attempt(
+            lambda: services.why_edit(
+                why=why, text=data["text"], expected_revision=data["revision"]
+            )
+        )
+    else:
+        errors = form_messages(form)
+    # A refused edit reopens with what was typed, under the why's current revision.
+    extra = {"edit_why_id": why.pk, "edit_text": request.POST.get("text", "")} if errors else {}
+    return _card_response(request, membership, retro, why.escape_id, errors, **extra)
+
+
+@require_POST
+@team_view(write=True)
+def retro_why_delete(
+    request: HttpRequest, membership: Membership, pk: int, why_id: int
+) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    why = get_why_for_retro(retro, why_id)
+    errors = _attempt(lambda: services.why_delete(why=why))
+    return _card_response(request, membership, retro, why.escape_id, errors)
+
+
+@require_POST
+@team_view(write=True)
+def retro_why_mark_root_cause(
+    request: HttpRequest, membership: Membership, pk: int, why_id: int
+) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    why = get_why_for_retro(retro, why_id)
+    form = RootCauseForm(request.POST)
+    if form.is_valid():
+        kind = form.cleaned_data["kind"]
+        errors = _attempt(lambda: services.why_mark_root_cause(why=why, kind=kind))
+    else:
+        errors = form_messages(form)
+    return _card_response(request, membership, retro, why.escape_id, errors)
+
+
+@require_POST
+@team_view(write=True)
+def retro_why_unmark_root_cause(
+    request: HttpRequest, membership: Membership, pk: int, why_id: int
+) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    why = get_why_for_retro(retro, why_id)
+    errors = _attempt(lambda: services.why_unmark_root_cause(why=why))
+    return _card_response(request, membership, retro, why.escape_id, errors)
+
+
+@require_POST
+@team_view(write=True)
+def retro_action_add(
+    request: HttpRequest, membership: Membership, pk: int, escape_id: int
+) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    escape = get_retro_escape(retro, escape_id)
+    form = ActionForm(request.POST, team=membership.team)
+    if form.is_valid():
+        fields = form.service_kwargs()
+        errors = _attempt(
+            lambda: services.action_add(
+                retro=retro, escape=escape, created_by=membership.user, **fields
+            )
+        )
+    else:
+        errors = form_messages(form)
+    extra = (
+        {"draft_for": "action_add", "action_draft": ActionDraft.from_post(request.POST)}
+        if errors
+        else {}
+    )
+    return _card_response(request, membership, retro, escape.pk, errors, **extra)
+
+
+@require_POST
+@team_view(write=True)
+def retro_action_edit(
+    request: HttpRequest, membership: Membership, pk: int, action_id: int
+) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    action = get_action_for_retro(retro, action_id)
+    form = ActionForm(request.POST, team=membership.team)
+    if form.is_valid():
+        fields = form.service_kwargs()
+        errors = _attempt(lambda: services.action_update(action=action, **fields))
+    else:
+        errors = form_messages(form)
+    extra = (
+        {"edit_action_id": action.pk, "action_draft": ActionDraft.from_post(request.POST)}
+        if errors
+        else {}
+    )
+    return _card_response(request, membership, retro, action.escape_id, errors, **extra)
+
+
+@require_POST
+@team_view(write=True)
+def retro_action_delete(
+    request: HttpRequest, membership: Membership, pk: int, action_id: int
+) -> HttpResponse:
+    retro = get_retro_for_team(membership.team, pk)
+    action = get_action_for_retro(retro, action_id)
+    errors = _attempt(lambda: services.action_delete(action=action))
+    return _card_response(request, membership, retro, action.escape_id, errors)

@@ -1,0 +1,129 @@
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.utils import timezone
+
+from escapes.models import Escape, PipelineStage, Release, StageCatch
+from retros.models import Phase, PreventativeAction, Retrospective, Why
+from teams.models import Membership, Role, Team
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+MODELS = (
+    User,
+    Team,
+    Membership,
+    PipelineStage,
+    Release,
+    StageCatch,
+    Escape,
+    Retrospective,
+    Why,
+    PreventativeAction,
+)
+
+
+def seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    return {m.__name__: m.objects.count() for m in MODELS}
+
+
+def test_seed_demo_loads_the_payments_platform_team():
+    out = seed()
+
+    team = Team.objects.get(slug="demo")
+    assert team.name == "Payments Platform"
+    assert team.timezone == "Europe/Berlin"
+    assert list(team.stages.values_list("name", flat=True)) == ["Unit", "Integration", "E2E"]
+    roles = dict(Membership.objects.filter(team=team).values_list("user__username", "role"))
+    assert roles == {
+        "admin": Role.ADMIN,
+        "facilitator": Role.FACILITATOR,
+        "engineer": Role.MEMBER,
+        "manager": Role.VIEWER,
+    }
+    for username in roles:
+        assert User.objects.get(username=username).check_password("leakseal-demo")
+        assert username in out
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff
+    assert not User.objects.get(username="manager").is_staff
+    assert "leakseal-demo" in out
+
+
+def test_seed_demo_releases_have_caught_counts_and_realistic_escapes():
+    seed()
+    team = Team.objects.get(slug="demo")
+    now = timezone.now()
+    releases = list(team.releases.order_by("released_at"))
+    assert [r.version for r in releases] == ["2026.10.0", "2026.11.0"]
+    assert 35 <= (now - releases[0].released_at).days <= 43
+    assert 10 <= (now - releases[1].released_at).days <= 15
+    assert StageCatch.objects.filter(release__team=team).count() == 6
+
+    escapes = list(team.escapes.select_related("release"))
+    assert len(escapes) == 12
+    assert all(e.release is not None for e in escapes)
+    assert all(e.detected_at > e.release.released_at for e in escapes)  # type: ignore[union-attr]
+    assert all(e.detected_at <= now for e in escapes)
+    assert all(not e.data_problems or e.data_problems == ["merge time unknown"] for e in escapes)
+    assert sum(e.merged_at is None for e in escapes) == 1
+    assert sum(e.category == "" for e in escapes) == 2
+    assert sum(e.resolved_at is not None for e in escapes) >= 5
+    assert {e.component for e in escapes} >= {"checkout", "payments", "search", "auth"}
+    assert len({e.severity for e in escapes}) >= 3
+
+
+def test_seed_demo_leaves_a_retro_in_the_five_whys_phase():
+    seed()
+    retro = Retrospective.objects.get(team__slug="demo")
+    latest = Release.objects.get(team__slug="demo", version="2026.11.0")
+    assert retro.phase == Phase.WHYS
+    assert retro.release == latest
+    assert retro.facilitator.username == "facilitator"
+    assert set(retro.escapes.all()) == set(latest.escapes.all())
+
+    whys = list(retro.whys.all())
+    assert len({w.escape_id for w in whys}) >= 3
+    branching = [w for w in whys if sum(c.parent_id == w.pk for c in whys) > 1]
+    assert branching, "one chain should branch"
+    roots = [w for w in whys if w.is_root_cause]
+    assert len(roots) == 1
+    assert not any(c.parent_id == roots[0].pk for c in whys)
+    assert 1 <= retro.actions.count() <= 2
+
+
+def test_seed_demo_is_idempotent():
+    seed()
+    before = counts()
+    out = seed()
+    assert "demo data already present" in out
+    assert counts() == before
+
+
+def test_seed_demo_reuses_an_existing_user_of_the_same_name():
+    User.objects.create_user("engineer", password="my-own-password")
+    seed()
+    assert User.objects.filter(username="engineer").count() == 1
+    assert User.objects.get(username="engineer").check_password("my-own-password")
+
+
+def test_demo_pages_render_for_the_demo_users():
+    seed()
+    team = Team.objects.get(slug="demo")
+    manager = User.objects.get(username="manager")
+    client = client_for(manager)
+    assert client.get("/t/demo/releases/").status_code == 200
+    assert client.get("/t/demo/stages/").status_code == 200
+    latest = team.releases.get(version="2026.11.0")
+    response = client.get(f"/t/demo/releases/{latest.pk}/")
+    assert response.status_code == 200
+    assert b"Checkout times out when the payment gateway responds slowly" in response.content

@@ -1,0 +1,306 @@
+"""Every URL pattern, walked with every persona: owner, member, viewer, outsider.
+
+Each route must be listed in ACCESS with who may use it. A new URL that is not listed fails
+`test_every_url_pattern_is_covered`, so nobody can add a page without saying who sees it.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from escapes.models import Escape, PipelineStage, Release
+from retros.models import PreventativeAction, RetroEscape, Retrospective, Why
+from teams.models import Role, Team
+from teams.services import api_token_create
+from tests.conftest import client_for
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may use a route. `who` is one of:
+
+    public      anyone, signed in or not
+    user        any signed-in user (own data only)
+    read        any member of the team, viewers included
+    write       members who are not viewers
+    facilitate  facilitators and admins of the team
+    admin       team admins only
+    staff       Django staff (the admin site)
+    """
+
+    who: str
+    method: str = "GET"
+    api: bool = False
+    data: Mapping[str, object] = field(default_factory=dict)
+
+
+R, W, F, A = (
+    Access("read"),
+    Access("write", "POST"),
+    Access("facilitate", "POST"),
+    Access("admin", "POST"),
+)
+API_R = Access("read", api=True)
+NOW = "2026-01-02T03:04:05Z"
+NEW_ESCAPE = {"title": "Walked", "detected_at": NOW}
+
+ACCESS: dict[str, Access | tuple[Access, ...]] = {
+    "accounts/login/": Access("public"),
+    "accounts/logout/": Access("user", "POST"),
+    "accounts/password_change/": Access("user"),
+    "accounts/password_change/done/": Access("user"),
+    "accounts/password_reset/": Access("public"),
+    "accounts/password_reset/done/": Access("public"),
+    "accounts/reset/<uidb64>/<token>/": Access("public"),
+    "accounts/reset/done/": Access("public"),
+    "admin/": Access("staff"),
+    "api/v1/": Access("public"),
+    "api/v1/openapi.json": Access("public"),
+    "api/v1/docs": Access("public"),
+    "api/v1/teams": Access("user", api=True),
+    "api/v1/teams/<slug>": API_R,
+    "api/v1/teams/<slug>/escapes": (
+        API_R,
+        Access("write", "POST", api=True, data=NEW_ESCAPE),
+    ),
+    "api/v1/teams/<slug>/escapes/<int:escape_id>": (
+        API_R,
+        Access("write", "PATCH", api=True, data={"title": "Renamed"}),
+    ),
+    "api/v1/teams/<slug>/escapes/bulk": Access(
+        "write", "POST", api=True, data={"escapes": [NEW_ESCAPE]}
+    ),
+    "api/v1/teams/<slug>/releases": (
+        API_R,
+        Access("write", "POST", api=True, data={"version": "9.9", "released_at": NOW}),
+    ),
+    "api/v1/teams/<slug>/releases/<version>/stage-catches": Access(
+        "write", "POST", api=True, data={"counts": {"Unit": 3}}
+    ),
+    "api/v1/teams/<slug>/metrics": API_R,
+    "api/v1/teams/<slug>/retros": API_R,
+    "api/v1/teams/<slug>/retros/<int:retro_id>": API_R,
+    "": Access("user"),
+    "tokens/": Access("user"),
+    "tokens/new/": Access("user", "POST", data={"name": "ci"}),
+    "tokens/<int:pk>/revoke/": Access("user", "POST"),
+    "t/<slug:team>/": R,
+    "t/<slug:team>/escapes/": R,
+    "t/<slug:team>/escapes/new/": W,
+    "t/<slug:team>/escapes/import/": W,
+    "t/<slug:team>/escapes/import/template.csv": R,
+    "t/<slug:team>/escapes/<int:pk>/": R,
+    "t/<slug:team>/escapes/<int:pk>/edit/": W,
+    "t/<slug:team>/releases/": R,
+    "t/<slug:team>/releases/new/": W,
+    "t/<slug:team>/releases/<int:pk>/": R,
+    "t/<slug:team>/releases/<int:pk>/catches/": W,
+    "t/<slug:team>/stages/": R,
+    "t/<slug:team>/stages/new/": A,
+    "t/<slug:team>/stages/<int:pk>/rename/": A,
+    "t/<slug:team>/stages/<int:pk>/move/": A,
+    "t/<slug:team>/stages/<int:pk>/delete/": A,
+    "t/<slug:team>/retros/": R,
+    "t/<slug:team>/retros/new/": F,
+    "t/<slug:team>/retros/<int:pk>/": R,
+    "t/<slug:team>/retros/<int:pk>/summary/": R,
+    "t/<slug:team>/retros/<int:pk>/summary.md": R,
+    "t/<slug:team>/retros/<int:pk>/escapes/add/": F,
+    "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/remove/": F,
+    "t/<slug:team>/retros/<int:pk>/advance/": F,
+    "t/<slug:team>/retros/<int:pk>/reopen/": F,
+    "t/<slug:team>/retros/<int:pk>/close/": F,
+    "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/classify/": W,
+    "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/whys/": W,
+    "t/<slug:team>/retros/<int:pk>/whys/<int:why_id>/edit/": W,
+    "t/<slug:team>/retros/<int:pk>/whys/<int:why_id>/delete/": W,
+    "t/<slug:team>/retros/<int:pk>/whys/<int:why_id>/root-cause/": W,
+    "t/<slug:team>/retros/<int:pk>/whys/<int:why_id>/root-cause/clear/": W,
+    "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/actions/": W,
+    "t/<slug:team>/retros/<int:pk>/actions/<int:action_id>/edit/": W,
+    "t/<slug:team>/retros/<int:pk>/actions/<int:action_id>/delete/": W,
+}
+
+
+def _routes(resolver: URLResolver, prefix: str = "") -> list[str]:
+    routes: list[str] = []
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace == "admin":
+                routes.append(prefix + str(pattern.pattern))
+            else:
+                routes.extend(_routes(pattern, prefix + str(pattern.pattern)))
+        elif isinstance(pattern, URLPattern):
+            routes.append(prefix + str(pattern.pattern))
+    return routes
+
+
+ROUTES = sorted(set(_routes(get_resolver())))
+
+
+def _accesses(route: str) -> tuple[Access, ...]:
+    spec = ACCESS.get(route, ())
+    return spec if isinstance(spec, tuple) else (spec,)
+
+
+# (route, access) for every method a route answers; unknown routes fail the coverage test.
+CASES = [(route, access) for route in ROUTES for access in _accesses(route)]
+CASE_IDS = [f"{access.method} {route}" for route, access in CASES]
+
+
+def test_every_url_pattern_is_covered():
+    assert sorted(set(ROUTES) - set(ACCESS)) == [], "add the new routes to ACCESS"
+    assert sorted(set(ACCESS) - set(ROUTES)) == [], "remove routes that no longer exist"
+
+
+@pytest.fixture
+def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict:
+    """One of everything in the team, so every route has a real object to point at."""
+    now = timezone.now()
+    stage = team.stages.first()
+    assert isinstance(stage, PipelineStage)
+    release = Release.objects.create(team=team, version="1.0", released_at=now - timedelta(days=3))
+    escape = Escape.objects.create(
+        team=team, title="Leak", merged_at=now - timedelta(days=5), detected_at=now, release=release
+    )
+    retro = Retrospective.objects.create(team=team, title="Retro", facilitator=owner, phase="whys")
+    RetroEscape.objects.create(retro=retro, escape=escape)
+    why = Why.objects.create(retro=retro, escape=escape, text="Because the mock was lenient")
+    action = PreventativeAction.objects.create(
+        retro=retro, escape=escape, kind="new_test", title="Contract test", stage=stage
+    )
+    return {
+        "team": team.slug,
+        "slug": team.slug,
+        "pk_by_route": {
+            "escapes/<int:pk>": escape.pk,
+            "releases/<int:pk>": release.pk,
+            "stages/<int:pk>": stage.pk,
+            "retros/<int:pk>": retro.pk,
+        },
+        "escape_id": escape.pk,
+        "retro_id": retro.pk,
+        "why_id": why.pk,
+        "action_id": action.pk,
+        "version": release.version,
+        "owner": owner,
+    }
+
+
+def _path(route: str, world: dict, persona: User) -> str:
+    path = route
+    for marker, pk in world["pk_by_route"].items():
+        if marker in path:
+            path = path.replace(marker, marker.replace("<int:pk>", str(pk)))
+    if "tokens/<int:pk>" in path:
+        token, _ = api_token_create(user=world["owner"], name="owner's")
+        path = path.replace("<int:pk>", str(token.pk))
+    replacements = {
+        "<slug:team>": world["team"],
+        "<slug>": world["slug"],
+        "<int:escape_id>": str(world["escape_id"]),
+        "<int:retro_id>": str(world["retro_id"]),
+        "<int:why_id>": str(world["why_id"]),
+        "<int:action_id>": str(world["action_id"]),
+        "<version>": world["version"],
+        "<uidb64>/<token>": "MQ/set-password",
+    }
+    for marker, value in replacements.items():
+        path = path.replace(marker, value)
+    return "/" + path
+
+
+def _request(client: Client, access: Access, path: str, token: str | None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if access.api and access.method != "GET":
+        return client.generic(
+            access.method,
+            path,
+            data=json.dumps(access.data),
+            content_type="application/json",
+            headers=headers,
+        )
+    if access.method == "POST":
+        return client.post(path, data=access.data, headers=headers)
+    return client.get(path, headers=headers)
+
+
+ALLOWED = {
+    "read": {"owner", "member", "viewer"},
+    "write": {"owner", "member"},
+    "facilitate": {"owner"},
+    "admin": {"owner"},
+}
+
+
+@pytest.mark.parametrize("persona", ["owner", "member", "viewer", "outsider"])
+@pytest.mark.parametrize(("route", "access"), CASES, ids=CASE_IDS)
+def test_route_access(route: str, access: Access, persona: str, world, request):
+    user = request.getfixturevalue(persona)
+    path = _path(route, world, user)
+    client = client_for(user) if not access.api else Client()
+    token = api_token_create(user=user, name="walk")[1] if access.api else None
+    response = _request(client, access, path, token)
+    status = response.status_code
+
+    if access.who == "public":
+        # django-ninja's API root only redirects to the docs under DEBUG; 404 otherwise.
+        expected = (200, 302, 404) if route == "api/v1/" else (200, 302)
+        assert status in expected, (path, status)
+    elif access.who == "staff":
+        assert status == 302 and "login" in response.headers["Location"], (path, status)
+    elif access.who == "user":
+        if route == "tokens/<int:pk>/revoke/" and persona != "owner":
+            assert status == 404, "revoking somebody else's token must look like a missing one"
+        else:
+            assert status in (200, 302), (path, status)
+    elif persona == "outsider":
+        assert status == 404, (path, status)
+    elif persona in ALLOWED[access.who]:
+        assert status not in (401, 403, 404, 405), (path, status)
+        assert status < 500
+    else:
+        assert status == 403, (path, status)
+
+
+TEAM_CASES = [(r, a) for r, a in CASES if a.who in ALLOWED]
+OBJECT_CASES = [(r, a) for r, a in TEAM_CASES if "<" in r.replace("<slug", "")]
+
+
+@pytest.mark.parametrize(
+    ("route", "access"), OBJECT_CASES, ids=[f"{a.method} {r}" for r, a in OBJECT_CASES]
+)
+def test_an_outsider_cannot_reach_another_teams_object_through_their_own_team(
+    route: str, access: Access, world, outsider, other_team
+):
+    """The outsider is an admin of their own team; our object ids under their slug are 404."""
+    world = {**world, "team": other_team.slug, "slug": other_team.slug}
+    path = _path(route, world, outsider)
+    token = api_token_create(user=outsider, name="walk")[1] if access.api else None
+    client = Client() if access.api else client_for(outsider)
+    response = _request(client, access, path, token)
+    assert response.status_code == 404, (path, response.status_code)
+
+
+@pytest.mark.parametrize(
+    ("route", "access"), TEAM_CASES, ids=[f"{a.method} {r}" for r, a in TEAM_CASES]
+)
+def test_anonymous_gets_sign_in_or_401(route: str, access: Access, world):
+    path = _path(route, world, world["owner"])
+    response = _request(Client(), access, path, None)
+    if access.api:
+        assert response.status_code == 401
+    else:
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/accounts/login/")
+
+
+def test_roles_are_the_four_documented_ones():
+    assert set(Role.values) == {"admin", "facilitator", "member", "viewer"}

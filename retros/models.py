@@ -19,6 +19,12 @@ class Phase(models.TextChoices):
 PHASE_ORDER: list[str] = [p.value for p in Phase]
 
 
+class VotingState(models.TextChoices):
+    NOT_STARTED = "not_started", "Not started"
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
 class Retrospective(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="retros")
     title = models.CharField(max_length=200)
@@ -37,7 +43,13 @@ class Retrospective(models.Model):
     focus_escape = models.ForeignKey(
         Escape, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The timer runs while `timer_ends_at` is set; paused, it keeps what was left instead.
     timer_ends_at = models.DateTimeField(null=True, blank=True)
+    timer_paused_remaining = models.DurationField(null=True, blank=True)
+    votes_per_person = models.PositiveSmallIntegerField(default=3)
+    voting = models.CharField(
+        max_length=16, choices=VotingState.choices, default=VotingState.NOT_STARTED
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -66,6 +78,20 @@ class RetroEscape(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["retro", "escape"], name="retroescape_unique")
         ]
+
+
+class Vote(models.Model):
+    """One dot of dot voting. A participant may stack dots on one escape, up to the
+    retro's `votes_per_person` in all. The voter is kept to enforce that allowance and is
+    never shown, in an anonymous retro or any other."""
+
+    retro = models.ForeignKey(Retrospective, on_delete=models.CASCADE, related_name="votes")
+    escape = models.ForeignKey(Escape, on_delete=models.CASCADE, related_name="votes")
+    voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["retro", "voter"], name="vote_retro_voter")]
 
 
 class RootCauseKind(models.TextChoices):

@@ -54,3 +54,9 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache
+
+# The live-board benchmark (bench/live_board.py, results in BENCHMARKS.md): a database and
+# server of its own, loopback only, stops by itself. BENCH_ARGS="--listeners 20" to vary it.
+.PHONY: bench
+bench: install
+	$(PY) bench/live_board.py $(BENCH_ARGS)

@@ -101,7 +101,15 @@ TEMPLATES = [
 # --- Database: DATABASE_URL (PostgreSQL in production) or the embedded SQLite file.
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    # Under the ASGI server a request's sync code runs in whichever executor thread is free,
+    # so a connection kept open for reuse is rarely reused and fifty browsers re-fetching a
+    # board exhaust PostgreSQL's max_connections (measured: bench/live_board.py --refetch).
+    # Close each connection at the end of its request unless told otherwise.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"], conn_max_age=envint("DB_CONN_MAX_AGE", 0)
+        )
+    }
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES = {

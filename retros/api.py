@@ -1,6 +1,7 @@
 """Read-only REST endpoints of retrospectives: where a retro stands and what it decided.
 
-An anonymous retro stays anonymous here too: its whys carry no author at all.
+An anonymous retro stays anonymous here too: its whys carry no author at all. Votes are
+only ever counts per escape, in every retro: who voted is never given.
 """
 
 from collections import defaultdict
@@ -21,6 +22,8 @@ from retros.models import (
     RetroEscape,
     Retrospective,
     RootCauseKind,
+    Vote,
+    VotingState,
     Why,
 )
 from teams.api import PageQuery, membership_for
@@ -86,11 +89,17 @@ class RetroEscapeOut(Schema):
     component: str
     whys: list[WhyOut]
     actions: list[ActionOut]
+    votes: int = Field(description="Dot votes on this escape; who cast them is never given")
 
 
 class RetroDetailOut(RetroOut):
     focus_escape_id: int | None
     timer_ends_at: datetime | None
+    timer_paused_seconds: int | None = Field(
+        description="Seconds left on a paused timer; null unless paused"
+    )
+    voting: VotingState
+    votes_per_person: int
     escapes: list[RetroEscapeOut] = Field(
         description="The retro's escapes with their classification, whys and actions"
     )
@@ -163,6 +172,13 @@ def _escape_items(retro: Retrospective) -> list[dict[str, Any]]:
     actions: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
     for action in PreventativeAction.objects.filter(retro=retro).select_related("stage", "owner"):
         actions[action.escape_id].append(_action_out(action))
+    votes = dict(
+        Vote.objects.filter(retro=retro)
+        .values("escape_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("escape_id", "n")
+    )
     items = RetroEscape.objects.filter(retro=retro).select_related("escape__stage")
     return [
         {
@@ -174,6 +190,7 @@ def _escape_items(retro: Retrospective) -> list[dict[str, Any]]:
             "component": item.escape.component,
             "whys": whys[item.escape_id],
             "actions": actions[item.escape_id],
+            "votes": votes.get(item.escape_id, 0),
         }
         for item in items.order_by("position", "id")
     ]
@@ -203,5 +220,12 @@ def retro_detail(request: HttpRequest, slug: str, retro_id: int) -> dict[str, An
         **_retro_out(retro),
         "focus_escape_id": retro.focus_escape_id,
         "timer_ends_at": retro.timer_ends_at,
+        "timer_paused_seconds": (
+            int(retro.timer_paused_remaining.total_seconds())
+            if retro.timer_paused_remaining is not None
+            else None
+        ),
+        "voting": retro.voting,
+        "votes_per_person": retro.votes_per_person,
         "escapes": _escape_items(retro),
     }

@@ -120,3 +120,28 @@ def form_messages(form: forms.Form) -> list[str]:
         prefix = "" if name == "__all__" else f"{label}: "
         lines.extend(prefix + str(error) for error in errors)
     return lines
+
+
+# --- Facilitation (retros/views_facilitation.py). Bounds are checked by the services in
+# retros/facilitation.py, so a refusal reads the same from every entry point.
+
+
+class TimerForm(forms.Form):
+    minutes = forms.IntegerField(
+        error_messages={"required": "Choose how many minutes.", "invalid": "Enter whole minutes."},
+    )
+
+
+class FocusForm(forms.Form):
+    # Empty clears the focus.
+    escape = forms.IntegerField(required=False, min_value=1)
+
+
+class VotingForm(forms.Form):
+    votes_per_person = forms.IntegerField(
+        label="Votes per person",
+        error_messages={
+            "required": "Choose how many votes each person has.",
+            "invalid": "Enter a whole number of votes.",
+        },
+    )

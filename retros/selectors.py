@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Value
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -21,6 +21,8 @@ from retros.models import (
     RetroEscape,
     Retrospective,
     RootCauseKind,
+    Vote,
+    VotingState,
     Why,
 )
 from teams.models import Team
@@ -49,6 +51,8 @@ class EscapeCard:
     whys: list[WhyNode]  # the roots of its chains, oldest first
     actions: list[PreventativeAction]
     why_count: int = 0
+    votes: int = 0  # dots on this escape, from everybody; who cast them is never shown
+    my_votes: int = 0  # of those, the viewing member's own
 
     @property
     def deficit_text(self) -> str:
@@ -85,6 +89,11 @@ class Board:
     cards: list[EscapeCard]
     stages: list[PipelineStage]
     members: list[User]
+    votes_used: int = 0  # the viewing member's dots, all escapes together
+
+    @property
+    def votes_left(self) -> int:
+        return max(0, self.retro.votes_per_person - self.votes_used)
 
     def card(self, escape_id: int) -> EscapeCard:
         for card in self.cards:
@@ -172,8 +181,24 @@ def _why_forest(whys: list[Why]) -> dict[int, list[WhyNode]]:
     return roots
 
 
-def retro_board(retro: Retrospective) -> Board:
-    """Everything the board shows, in five queries whatever its size."""
+def _vote_counts(retro: Retrospective, voter: User | None) -> dict[int, tuple[int, int]]:
+    """escape id -> (all votes, the voter's own), in one query; never who voted."""
+    mine = Count("id", filter=Q(voter=voter)) if voter is not None else Value(0)
+    rows = (
+        Vote.objects.filter(retro=retro)
+        .values("escape_id")
+        .annotate(total=Count("id"), mine=mine)
+        .order_by()
+    )
+    return {row["escape_id"]: (row["total"], row["mine"]) for row in rows}
+
+
+def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
+    """Everything the board shows, in six queries whatever its size.
+
+    Once voting has closed the escapes come most-voted first (board order breaks ties);
+    `voter` is the member viewing it, whose own votes the cards count as well.
+    """
     items = list(
         RetroEscape.objects.filter(retro=retro)
         .select_related("escape__stage", "escape__release")
@@ -192,20 +217,41 @@ def retro_board(retro: Retrospective) -> Board:
     actions_by_escape: dict[int, list[PreventativeAction]] = {}
     for action in actions:
         actions_by_escape.setdefault(action.escape_id, []).append(action)
+    votes = _vote_counts(retro, voter) if retro.voting != VotingState.NOT_STARTED else {}
     cards = [
         EscapeCard(
             escape=item.escape,
             whys=forest.get(item.escape_id, []),
             actions=actions_by_escape.get(item.escape_id, []),
             why_count=why_counts[item.escape_id],
+            votes=votes.get(item.escape_id, (0, 0))[0],
+            my_votes=votes.get(item.escape_id, (0, 0))[1],
         )
         for item in items
     ]
+    if retro.voting == VotingState.CLOSED:
+        cards.sort(key=lambda card: -card.votes)  # stable: ties keep the board order
     stages = list(PipelineStage.objects.filter(team_id=retro.team_id).order_by("position", "id"))
     members = list(
         User.objects.filter(memberships__team_id=retro.team_id).order_by("username").distinct()
     )
-    return Board(retro=retro, cards=cards, stages=stages, members=members)
+    return Board(
+        retro=retro,
+        cards=cards,
+        stages=stages,
+        members=members,
+        votes_used=sum(card.my_votes for card in cards),
+    )
+
+
+def team_member_names(team: Team) -> list[str]:
+    """Every username, first and last name in the team: what a blameless why avoids."""
+    names: list[str] = []
+    for row in User.objects.filter(memberships__team=team).values_list(
+        "username", "first_name", "last_name"
+    ):
+        names.extend(name for name in row if name)
+    return names
 
 
 def escapes_addable_to_retro(retro: Retrospective) -> QuerySet[Escape]:

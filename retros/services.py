@@ -9,6 +9,7 @@ Errors are `ValidationError`s, keyed by field where one field is at fault.
 import logging
 from collections.abc import Collection, Iterable
 from datetime import date
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from escapes import services as escape_services
 from escapes.models import Category, Escape, PipelineStage, Release
+from retros import events
 from retros.models import (
     PHASE_ORDER,
     WHY_TEXT_MAX,
@@ -28,6 +30,7 @@ from retros.models import (
     RetroEscape,
     Retrospective,
     RootCauseKind,
+    Vote,
     Why,
 )
 from teams.models import Membership, Role, Team
@@ -64,11 +67,13 @@ def _lock(retro: Retrospective) -> Retrospective:
 def _bump(retro: Retrospective) -> None:
     """Count one change of the retro or its board. Call while holding the retro row lock.
 
-    The live board (next issue) hooks in here: on commit it publishes
-    "retro N is at version v", and every open board re-fetches the regions that changed.
+    Once the transaction commits, "retro N is at version v" goes to every open board
+    (retros/events.py), which re-fetches its regions. A rolled-back write publishes nothing;
+    a failed publish is logged and never fails the write (boards catch up on reconnect).
     """
     Retrospective.objects.filter(pk=retro.pk).update(version=F("version") + 1)
     retro.refresh_from_db(fields=["version"])
+    transaction.on_commit(partial(events.publish_version, retro.pk, retro.version), robust=True)
 
 
 def _require_phase(retro: Retrospective, allowed: Collection[str], doing: str) -> None:
@@ -194,6 +199,8 @@ def retro_remove_escape(*, retro: Retrospective, escape: Escape) -> None:
             {"escape": f"“{escape.title}” already has whys or actions here; delete them first."}
         )
     RetroEscape.objects.filter(retro=retro, escape=escape).delete()
+    # Its dots go with it, or they would keep counting against their voters' allowance.
+    Vote.objects.filter(retro=retro, escape=escape).delete()
     _bump(retro)
 
 

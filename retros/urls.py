@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from retros import views
+from retros import stream, views, views_facilitation
 
 urlpatterns = [
     path("", views.retro_list, name="retro_list"),
@@ -48,4 +48,30 @@ urlpatterns = [
         views.retro_action_delete,
         name="retro_action_delete",
     ),
+    # Live facilitation: timer, focus, dot voting (retros/views_facilitation.py).
+    path("<int:pk>/timer/start/", views_facilitation.retro_timer_start, name="retro_timer_start"),
+    path("<int:pk>/timer/pause/", views_facilitation.retro_timer_pause, name="retro_timer_pause"),
+    path(
+        "<int:pk>/timer/resume/", views_facilitation.retro_timer_resume, name="retro_timer_resume"
+    ),
+    path(
+        "<int:pk>/timer/extend/", views_facilitation.retro_timer_extend, name="retro_timer_extend"
+    ),
+    path("<int:pk>/timer/clear/", views_facilitation.retro_timer_clear, name="retro_timer_clear"),
+    path("<int:pk>/focus/", views_facilitation.retro_focus, name="retro_focus"),
+    path("<int:pk>/voting/open/", views_facilitation.retro_voting_open, name="retro_voting_open"),
+    path(
+        "<int:pk>/voting/close/", views_facilitation.retro_voting_close, name="retro_voting_close"
+    ),
+    path(
+        "<int:pk>/escapes/<int:escape_id>/vote/", views_facilitation.retro_vote, name="retro_vote"
+    ),
+    path(
+        "<int:pk>/escapes/<int:escape_id>/unvote/",
+        views_facilitation.retro_unvote,
+        name="retro_unvote",
+    ),
+    # The live board: its event stream (async) and presence strip (retros/stream.py).
+    path("<int:pk>/stream/", stream.retro_stream, name="retro_stream"),
+    path("<int:pk>/presence/", stream.retro_presence, name="retro_presence"),
 ]

@@ -11,17 +11,23 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import segno
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from escapes.models import Category
 from retros import services
+from retros.blameless import BlamelessReview
+from retros.blameless import review as blameless_review
+from retros.facilitation import timer_state
 from retros.forms import (
     ActionForm,
     ClassifyForm,
@@ -34,7 +40,14 @@ from retros.forms import (
     form_messages,
 )
 from retros.markdown import retro_markdown
-from retros.models import PHASE_ORDER, ActionKind, Phase, Retrospective, RootCauseKind
+from retros.models import (
+    PHASE_ORDER,
+    ActionKind,
+    Phase,
+    Retrospective,
+    RootCauseKind,
+    VotingState,
+)
 from retros.selectors import (
     escapes_addable_to_retro,
     escapes_to_pick,
@@ -45,6 +58,7 @@ from retros.selectors import (
     get_why_for_retro,
     retro_board,
     retros_for_team,
+    team_member_names,
 )
 from teams.decorators import team_view
 from teams.models import Membership
@@ -61,6 +75,7 @@ class Controls:
     classify: bool
     whys: bool
     actions: bool
+    vote: bool = False
 
     @classmethod
     def of(cls, membership: Membership, retro: Retrospective) -> "Controls":
@@ -73,6 +88,7 @@ class Controls:
             classify=write and retro.phase in services.CLASSIFY_PHASES,
             whys=write and retro.phase in services.WHY_PHASES,
             actions=write and retro.phase in services.ACTION_PHASES,
+            vote=write and retro.voting == VotingState.OPEN,
         )
 
 
@@ -131,8 +147,9 @@ def _context(membership: Membership, retro: Retrospective, **extra: Any) -> dict
         "team": membership.team,
         "membership": membership,
         "retro": retro,
-        "board": retro_board(retro),
+        "board": retro_board(retro, voter=membership.user),
         "controls": controls,
+        "timer": timer_state(retro),
         "phase_steps": [
             {"value": p.value, "label": p.label, "done": i < index} for i, p in enumerate(Phase)
         ],
@@ -234,7 +251,28 @@ def retro_create(request: HttpRequest, membership: Membership) -> HttpResponse:
 @team_view()
 def retro_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
     retro = get_retro_for_team(membership.team, pk)
-    return render(request, BOARD, _context(membership, retro))
+    htmx = getattr(request, "htmx", None)
+    if htmx and not htmx.history_restore_request:
+        # The live board (static/js/board.js) re-fetches its regions: just #board.
+        response = render(request, f"{BOARD}#board", _context(membership, retro))
+    else:
+        context = _context(membership, retro, **_join_context(request, retro))
+        response = render(request, BOARD, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _join_context(request: HttpRequest, retro: Retrospective) -> dict[str, Any]:
+    """The board's absolute URL, to share, and its QR code as inline SVG.
+
+    The join link is the board URL itself: members land on the board, outsiders get 404
+    and signed-out people sign in first and come back to it.
+    """
+    join_url = request.build_absolute_uri(_board_url(retro))
+    qr = segno.make(join_url, error="m")
+    svg = qr.svg_inline(scale=4, light="#fff", svgclass="qr-code", title="QR code of the join link")
+    # segno's own markup: paths only, no script and no style attribute (the CSP forbids both).
+    return {"join_url": join_url, "join_qr": mark_safe(svg)}  # noqa: S308
 
 
 @require_GET
@@ -353,24 +391,71 @@ def retro_why_add(
 ) -> HttpResponse:
     retro = get_retro_for_team(membership.team, pk)
     escape = get_retro_escape(retro, escape_id)
-    form = WhyAddForm(request.POST)
-    if form.is_valid():
-        parent_id = form.cleaned_data["parent"]
-        parent = get_why_for_retro(retro, parent_id) if parent_id else None
-        errors = _attempt(
-            lambda: services.why_add(
-                retro=retro,
-                escape=escape,
-                parent=parent,
-                text=form.cleaned_data["text"],
-                author=membership.user,
-            )
-        )
-    else:
+    data = _with_suggestion(request.POST)
+    form = WhyAddForm(data)
+    errors: list[str] = []
+    held, review = False, None
+    if not form.is_valid():
         errors = form_messages(form)
-    draft = {"parent": request.POST.get("parent", ""), "text": request.POST.get("text", "")}
-    extra = {"draft_for": "why_add", "why_draft": draft} if errors else {}
+    else:
+        text, parent_id = form.cleaned_data["text"], form.cleaned_data["parent"]
+        parent = get_why_for_retro(retro, parent_id) if parent_id else None
+        held, review = _blameless_hold(data, membership, text)
+        if not held:
+            errors = _attempt(
+                lambda: services.why_add(
+                    retro=retro, escape=escape, parent=parent, text=text, author=membership.user
+                )
+            )
+    draft = {"parent": data.get("parent", ""), "text": data.get("text", "")}
+    extra = (
+        {"draft_for": "why_add", "why_draft": draft, "blameless": review} if errors or held else {}
+    )
+    if held and not _is_htmx(request):
+        return _held_page(request, membership, retro, escape.pk, extra)
     return _card_response(request, membership, retro, escape.pk, errors, **extra)
+
+
+def _held_page(
+    request: HttpRequest,
+    membership: Membership,
+    retro: Retrospective,
+    escape_id: int,
+    extra: dict[str, Any],
+) -> HttpResponse:
+    """The whole board with a why held back for the blameless check, for a plain POST:
+    a redirect would lose the draft and the suggestion."""
+    context = _context(
+        membership, retro, error_escape_id=escape_id, **extra, **_join_context(request, retro)
+    )
+    return render(request, BOARD, context)
+
+
+def _with_suggestion(post: QueryDict) -> QueryDict:
+    """The POST with the suggestion as its text when "Use suggestion" was pressed."""
+    suggestion = post.get("use_suggestion")
+    if suggestion is None:
+        return post
+    data = post.copy()
+    data["text"] = suggestion
+    return data
+
+
+def _blameless_hold(
+    data: QueryDict, membership: Membership, text: str
+) -> tuple[bool, BlamelessReview | None]:
+    """Whether to hold a why back instead of saving it, and the review to show with it.
+
+    A why that points at a person is held with a system-focused suggestion. "Use
+    suggestion" only fills the field (the author reads it before posting); "Post anyway"
+    saves the text as it is.
+    """
+    if "use_suggestion" in data:
+        return True, None
+    if data.get("post_anyway") == "1":
+        return False, None
+    review = blameless_review(text, team_member_names(membership.team))
+    return review is not None, review
 
 
 @require_POST
@@ -380,18 +465,34 @@ def retro_why_edit(
 ) -> HttpResponse:
     retro = get_retro_for_team(membership.team, pk)
     why = get_why_for_retro(retro, why_id)
-    form = WhyEditForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        errors = _attempt(
-            lambda: services.why_edit(
-                why=why, text=data["text"], expected_revision=data["revision"]
-            )
-        )
-    else:
+    data = _with_suggestion(request.POST)
+    form = WhyEditForm(data)
+    errors: list[str] = []
+    held, review = False, None
+    if not form.is_valid():
         errors = form_messages(form)
-    # A refused edit reopens with what was typed, under the why's current revision.
-    extra = {"edit_why_id": why.pk, "edit_text": request.POST.get("text", "")} if errors else {}
+    else:
+        text, revision = form.cleaned_data["text"], form.cleaned_data["revision"]
+        held, review = _blameless_hold(data, membership, text)
+        if not held:
+            errors = _attempt(
+                lambda: services.why_edit(why=why, text=text, expected_revision=revision)
+            )
+    extra: dict[str, Any] = {}
+    if errors:
+        # A refused edit reopens with what was typed, under the why's current revision.
+        extra = {"edit_why_id": why.pk, "edit_text": data.get("text", "")}
+    elif held:
+        # Held back, it keeps the revision the author started from: "Post anyway" must not
+        # overwrite a change made meanwhile.
+        extra = {
+            "edit_why_id": why.pk,
+            "edit_text": data.get("text", ""),
+            "edit_revision": data.get("revision", ""),
+            "blameless": review,
+        }
+        if not _is_htmx(request):
+            return _held_page(request, membership, retro, why.escape_id, extra)
     return _card_response(request, membership, retro, why.escape_id, errors, **extra)
 
 

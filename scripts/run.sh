@@ -17,7 +17,8 @@ trap stop INT TERM EXIT
 .venv/bin/celery -A config worker --beat --loglevel INFO --concurrency 2 \
   --schedule var/celerybeat-schedule &
 pids+=($!)
-.venv/bin/uvicorn config.asgi:application --host "$HOST" --port "$PORT" &
+# Open live-board streams never end by themselves: give them 3 s on shutdown, then close.
+.venv/bin/uvicorn config.asgi:application --host "$HOST" --port "$PORT" --timeout-graceful-shutdown 3 &
 pids+=($!)
 
 echo

@@ -5,18 +5,33 @@ tell a team exists), 403 to a member whose role may not do this, and renders the
 team's time zone so that forms read and pages show local times.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import Any, Concatenate
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from teams.models import Membership
 from teams.selectors import get_facilitator_membership, get_membership, get_rw_membership
 
 TeamView = Callable[Concatenate[HttpRequest, Membership, ...], HttpResponse]
+AsyncResponse = Coroutine[Any, Any, HttpResponseBase]
+AsyncTeamView = Callable[Concatenate[HttpRequest, Membership, ...], AsyncResponse]
+
+
+def _membership_for(
+    user: User | AnonymousUser, team: str, *, write: bool, facilitate: bool
+) -> Membership:
+    if facilitate:
+        return get_facilitator_membership(user, team)
+    if write:
+        return get_rw_membership(user, team)
+    return get_membership(user, team)
 
 
 def team_view(
@@ -28,14 +43,32 @@ def team_view(
         @wraps(view)
         @login_required
         def wrapper(request: HttpRequest, team: str, *args: Any, **kwargs: Any) -> HttpResponse:
-            if facilitate:
-                membership = get_facilitator_membership(request.user, team)
-            elif write:
-                membership = get_rw_membership(request.user, team)
-            else:
-                membership = get_membership(request.user, team)
+            membership = _membership_for(request.user, team, write=write, facilitate=facilitate)
             with timezone.override(membership.team.tzinfo):
                 return view(request, membership, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def async_team_view(
+    *, write: bool = False, facilitate: bool = False
+) -> Callable[[AsyncTeamView], Callable[..., AsyncResponse]]:
+    """`team_view` for an async view: the same answers, the database read off the event loop."""
+
+    def decorator(view: AsyncTeamView) -> Callable[..., AsyncResponse]:
+        @wraps(view)
+        @login_required
+        async def wrapper(
+            request: HttpRequest, team: str, *args: Any, **kwargs: Any
+        ) -> HttpResponseBase:
+            user = await request.auser()
+            membership = await sync_to_async(_membership_for)(
+                user, team, write=write, facilitate=facilitate
+            )
+            with timezone.override(membership.team.tzinfo):
+                return await view(request, membership, *args, **kwargs)
 
         return wrapper
 

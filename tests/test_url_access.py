@@ -126,6 +126,20 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/actions/": W,
     "t/<slug:team>/retros/<int:pk>/actions/<int:action_id>/edit/": W,
     "t/<slug:team>/retros/<int:pk>/actions/<int:action_id>/delete/": W,
+    # The live board (retros/stream.py): its event stream and presence strip; viewers watch too.
+    "t/<slug:team>/retros/<int:pk>/stream/": R,
+    "t/<slug:team>/retros/<int:pk>/presence/": R,
+    # Live facilitation (retros/views_facilitation.py).
+    "t/<slug:team>/retros/<int:pk>/timer/start/": F,
+    "t/<slug:team>/retros/<int:pk>/timer/pause/": F,
+    "t/<slug:team>/retros/<int:pk>/timer/resume/": F,
+    "t/<slug:team>/retros/<int:pk>/timer/extend/": F,
+    "t/<slug:team>/retros/<int:pk>/timer/clear/": F,
+    "t/<slug:team>/retros/<int:pk>/focus/": F,
+    "t/<slug:team>/retros/<int:pk>/voting/open/": F,
+    "t/<slug:team>/retros/<int:pk>/voting/close/": F,
+    "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/vote/": W,
+    "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/unvote/": W,
 }
 
 

@@ -1,0 +1,567 @@
+"""Live-board benchmark: one retro, 50 participants holding event streams, others posting whys.
+
+    .venv/bin/python bench/live_board.py                      # embedded default (SQLite)
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/leakseal_bench \\
+    REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/live_board.py
+
+It builds a Leakseal of its own (a temporary var dir; with DATABASE_URL a separate database
+named after it + "_bench", dropped at the end), adds participants to the demo team, starts
+uvicorn and a Celery worker on loopback, signs everybody in through the sign-in form, opens
+one Server-Sent Events stream per listener and has a few posters add whys through the
+board's own HTTP endpoint at a steady rate. For every post it records the retro version the
+post produced (the board fragment in the response shows it) and, per stream, when a version
+at least that high arrived. Counts and time are bounded; it stops by itself.
+
+Reported: post-to-everyone-received latency (p50/p95/p99 over posts; a post is received by
+everyone when the slowest of the listening streams has it), the same per delivery, lost
+deliveries (a stream that never saw a version >= v), doubled deliveries (one version twice on
+one stream), RSS of the uvicorn processes, and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.stack import TEAM, Stack  # noqa: E402
+
+PASSWORD = "bench-participant-pw"  # loopback-only throwaway accounts of a throwaway database
+VERSION_IN_HTML = re.compile(r'data-version="(\d+)"|retro-version">\s*version (\d+)')
+BOARD_VERSION = re.compile(r'id="board"[^>]*data-version="(\d+)"')
+
+
+# --- Setting up.
+
+
+def add_participants(stack: Stack, count: int) -> dict[str, Any]:
+    """`count` members of the demo team; the demo retro's id and escape ids."""
+    script = f"""
+import json
+import django
+django.setup()
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import User
+from retros.models import RetroEscape, Retrospective
+from teams.models import Role, Team
+from teams.services import membership_set
+
+team = Team.objects.get(slug={TEAM!r})
+hashed = make_password({PASSWORD!r})  # hashed once: PBKDF2 per user would take a minute
+users = User.objects.bulk_create(
+    User(username=f"bench{{i:03d}}", password=hashed) for i in range({count})
+)
+for user in users:
+    membership_set(team=team, user=user, role=Role.MEMBER)
+retro = Retrospective.objects.filter(team=team).order_by("pk").first()
+escapes = list(RetroEscape.objects.filter(retro=retro).values_list("escape_id", flat=True))
+print(json.dumps({{"retro": retro.pk, "escapes": escapes, "phase": retro.phase}}))
+"""
+    return dict(json.loads(stack.python(script).strip().splitlines()[-1]))
+
+
+async def sign_in(client: httpx.AsyncClient, username: str) -> None:
+    page = await client.get("/accounts/login/")
+    page.raise_for_status()
+    response = await client.post(
+        "/accounts/login/",
+        data={
+            "username": username,
+            "password": PASSWORD,
+            "csrfmiddlewaretoken": client.cookies["csrftoken"],
+        },
+    )
+    if response.status_code != 302 or "sessionid" not in client.cookies:
+        raise RuntimeError(f"sign-in of {username} failed: {response.status_code}")
+
+
+# --- Listening.
+
+
+@dataclass
+class Listener:
+    name: str
+    first_seen: dict[int, float] = field(default_factory=dict)  # version -> monotonic time
+    doubled: int = 0
+    events: int = 0
+    connects: int = 0
+    errors: list[str] = field(default_factory=list)
+    # --refetch: what a browser does next, re-fetching the board on a newer version.
+    rendered: dict[int, float] = field(default_factory=dict)  # board version -> time
+    announced: int = 0
+    fetching: bool = False
+    fetcher: asyncio.Task[None] | None = None
+    closing: bool = False  # the run is over: what the stream does now is not measured
+
+    def saw(self, version: int, at: float) -> None:
+        self.events += 1
+        self.announced = max(self.announced, version)
+        if version in self.first_seen:
+            self.doubled += 1
+        else:
+            self.first_seen[version] = at
+
+    def received_at(self, version: int) -> float | None:
+        """When this stream first had a version >= `version`."""
+        return _first_at_least(self.first_seen, version)
+
+    def rendered_at(self, version: int) -> float | None:
+        return _first_at_least(self.rendered, version)
+
+
+def _first_at_least(seen: dict[int, float], version: int) -> float | None:
+    times = [t for v, t in seen.items() if v >= version]
+    return min(times) if times else None
+
+
+def version_of(data: str) -> int | None:
+    """The version a "version" event carries: {"version": n} (retros/stream.py)."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("version"), int):
+        return int(value["version"])
+    return None
+
+
+async def listen(
+    client: httpx.AsyncClient,
+    url: str,
+    listener: Listener,
+    ready: asyncio.Event,
+    refresh_url: str = "",
+) -> None:
+    """Hold the stream open, recording every version ping; reconnect if it drops."""
+    while True:
+        try:
+            async with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as r:
+                if r.status_code != 200:
+                    listener.errors.append(f"HTTP {r.status_code}")
+                    await asyncio.sleep(1)
+                    continue
+                listener.connects += 1
+                ready.set()
+                kind, data = "message", []
+                async for line in r.aiter_lines():
+                    if line.startswith("event:"):
+                        kind = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].lstrip())
+                    elif line == "":
+                        version = version_of("\n".join(data)) if kind == "version" else None
+                        if version is not None:
+                            listener.saw(version, time.monotonic())
+                            if refresh_url and not listener.fetching:
+                                listener.fetching = True
+                                listener.fetcher = asyncio.create_task(
+                                    refetch(client, refresh_url, listener)
+                                )
+                        kind, data = "message", []
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            if listener.closing:
+                return
+            listener.errors.append(type(exc).__name__)
+            await asyncio.sleep(0.5)
+
+
+async def refetch(client: httpx.AsyncClient, url: str, listener: Listener) -> None:
+    """Re-fetch the board until it shows the newest announced version, as board.js does."""
+    try:
+        while max(listener.rendered, default=0) < listener.announced:
+            response = await client.get(url, headers={"HX-Request": "true"})
+            found = BOARD_VERSION.search(response.text)
+            if response.status_code != 200 or not found:
+                listener.errors.append(f"refetch HTTP {response.status_code}")
+                return
+            listener.rendered.setdefault(int(found.group(1)), time.monotonic())
+    except httpx.TransportError as exc:
+        listener.errors.append(f"refetch {type(exc).__name__}")
+    finally:
+        listener.fetching = False
+
+
+# --- Posting.
+
+
+@dataclass
+class Post:
+    poster: str
+    started: float
+    version: int | None = None
+    status: int = 0
+    took: float = 0.0
+
+
+async def post_why(
+    client: httpx.AsyncClient, retro_id: int, escape_id: int, text: str, post: Post
+) -> None:
+    response = await client.post(
+        f"/t/{TEAM}/retros/{retro_id}/escapes/{escape_id}/whys/",
+        data={"text": text},
+        headers={
+            "X-CSRFToken": client.cookies["csrftoken"],
+            "HX-Request": "true",
+            "Referer": f"{client.base_url}/t/{TEAM}/retros/{retro_id}/",
+        },
+    )
+    post.took = time.monotonic() - post.started
+    post.status = response.status_code
+    found = [int(a or b) for a, b in VERSION_IN_HTML.findall(response.text)]
+    post.version = max(found) if found else None
+
+
+async def run_posts(
+    posters: list[httpx.AsyncClient], retro: dict[str, Any], total: int, seconds: float
+) -> list[Post]:
+    """`total` posts spread evenly over `seconds`, round-robin over the posters."""
+    interval = seconds / total
+    start = time.monotonic()
+    posts: list[Post] = []
+    tasks = []
+    for i in range(total):
+        await asyncio.sleep(max(0.0, start + i * interval - time.monotonic()))
+        client = posters[i % len(posters)]
+        escape_id = retro["escapes"][i % len(retro["escapes"])]
+        post = Post(poster=str(i % len(posters)), started=time.monotonic())
+        posts.append(post)
+        text = f"Bench why {i}: the check that would have caught it ran only nightly."
+        tasks.append(asyncio.create_task(post_why(client, retro["retro"], escape_id, text, post)))
+    await asyncio.gather(*tasks)
+    return posts
+
+
+# --- Measuring.
+
+
+class RssSampler:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.peak = 0
+
+    def now(self) -> int:
+        total = 0
+        for pid in self.stack.web_pids():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += psutil.Process(pid).memory_info().rss
+        self.peak = max(self.peak, total)
+        return total
+
+    async def sample(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.now()
+            await asyncio.sleep(0.25)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (PostgreSQL percentile_cont)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    pos = (len(ordered) - 1) * q
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def machine(stack: Stack) -> dict[str, str]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    facts = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "stack": stack.kind,
+        "web processes": str(stack.web_workers),
+        "settings": stack.settings_module,
+        # Other work on the machine competes for the same two cores; say how much there was.
+        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+    if stack.database_url:
+        import psycopg
+
+        with psycopg.connect(stack.database_url) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            facts["postgresql"] = str(row[0]) if row else "?"
+    else:
+        import sqlite3
+
+        facts["sqlite"] = sqlite3.sqlite_version
+    if stack.redis_url:
+        import redis
+
+        facts["redis"] = str(redis.Redis.from_url(stack.redis_url).info("server")["redis_version"])
+    return facts
+
+
+# --- The run.
+
+
+@dataclass
+class Settings:
+    listeners: int
+    posters: int
+    posts: int
+    seconds: float
+    drain: float
+    refetch: bool = False
+
+
+async def drive(stack: Stack, retro: dict[str, Any], cfg: Settings) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+    timeout = httpx.Timeout(30.0, read=None)
+    clients = [
+        httpx.AsyncClient(base_url=stack.url, limits=limits, timeout=timeout)
+        for _ in range(cfg.listeners + cfg.posters)
+    ]
+    rss = RssSampler(stack)
+    report: dict[str, Any] = {"rss_before": rss.now()}
+    try:
+        started = time.monotonic()
+        gate = asyncio.Semaphore(4)
+
+        async def signed_in(client: httpx.AsyncClient, i: int) -> None:
+            async with gate:
+                await sign_in(client, f"bench{i:03d}")
+
+        await asyncio.gather(*(signed_in(c, i) for i, c in enumerate(clients)))
+        report["sign_in_seconds"] = time.monotonic() - started
+
+        stream_url = f"/t/{TEAM}/retros/{retro['retro']}/stream/"
+        listeners = [Listener(name=f"bench{i:03d}") for i in range(cfg.listeners)]
+        readies = [asyncio.Event() for _ in listeners]
+        board_url = f"/t/{TEAM}/retros/{retro['retro']}/" if cfg.refetch else ""
+        streams = [
+            asyncio.create_task(listen(clients[i], stream_url, listeners[i], readies[i], board_url))
+            for i in range(cfg.listeners)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=60)
+        await asyncio.sleep(1.0)  # let every stream take its first ping
+        report["rss_streams_open"] = rss.now()
+
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(rss.sample(stop))
+        posters = clients[cfg.listeners :]
+        posts = await run_posts(posters, retro, cfg.posts, cfg.seconds)
+        await asyncio.sleep(cfg.drain)
+        stop.set()
+        await sampler
+        for listener in listeners:
+            listener.closing = True
+        for task in streams:
+            task.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
+        report["rss_after"] = rss.now()
+        report["rss_peak"] = rss.peak
+        report["load_average_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        cpu = psutil.Process().cpu_times()
+        report["bench_client_cpu_seconds"] = round(cpu.user + cpu.system, 1)
+        report.update(analyse(posts, listeners))
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+    return report
+
+
+def latencies(
+    posts: list[Post], listeners: list[Listener], *, rendered: bool = False
+) -> tuple[list[float], list[float], int]:
+    """Per post (slowest listener), per delivery, and how many deliveries never came."""
+    per_post: list[float] = []
+    per_delivery: list[float] = []
+    lost = 0
+    for post in posts:
+        if post.version is None:
+            continue
+        slowest = 0.0
+        for listener in listeners:
+            got = listener.rendered_at if rendered else listener.received_at
+            at = got(post.version)
+            if at is None:
+                lost += 1
+                continue
+            latency = at - post.started
+            per_delivery.append(latency)
+            slowest = max(slowest, latency)
+        per_post.append(slowest)
+    return per_post, per_delivery, lost
+
+
+def spreads(posts: list[Post], listeners: list[Listener]) -> list[float]:
+    """Per post: from the first stream that had it to the last, the fan-out alone."""
+    out = []
+    for post in posts:
+        if post.version is None:
+            continue
+        times = [t for t in (ls.received_at(post.version) for ls in listeners) if t is not None]
+        if times:
+            out.append(max(times) - min(times))
+    return out
+
+
+def analyse(posts: list[Post], listeners: list[Listener]) -> dict[str, Any]:
+    per_post, per_delivery, lost = latencies(posts, listeners)
+    took = [p.took for p in posts]
+    extra: dict[str, Any] = {}
+    if any(listener.rendered for listener in listeners):
+        shown, _, not_shown = latencies(posts, listeners, rendered=True)
+        extra = {"everyone_rendered_ms": summary(shown), "not_rendered": not_shown}
+    return {
+        **extra,
+        "posts": len(posts),
+        "posts_ok": sum(1 for p in posts if p.status == 200 and p.version is not None),
+        "post_statuses": sorted({p.status for p in posts}),
+        "post_response_ms": summary(took),
+        "everyone_ms": summary(per_post),
+        "delivery_ms": summary(per_delivery),
+        "fanout_spread_ms": summary(spreads(posts, listeners)),
+        "deliveries_expected": len(listeners) * sum(1 for p in posts if p.version is not None),
+        "lost": lost,
+        "doubled": sum(listener.doubled for listener in listeners),
+        "events_received": sum(listener.events for listener in listeners),
+        "stream_reconnects": sum(max(0, listener.connects - 1) for listener in listeners),
+        "stream_errors": sorted({e for listener in listeners for e in listener.errors}),
+    }
+
+
+def summary(seconds: list[float]) -> dict[str, float]:
+    if not seconds:
+        return {}
+    return {
+        "p50": round(percentile(seconds, 0.50) * 1000, 1),
+        "p95": round(percentile(seconds, 0.95) * 1000, 1),
+        "p99": round(percentile(seconds, 0.99) * 1000, 1),
+        "max": round(max(seconds) * 1000, 1),
+        "mean": round(statistics.fmean(seconds) * 1000, 1),
+    }
+
+
+def mib(n: int) -> str:
+    return f"{n / 1024 / 1024:.0f} MiB"
+
+
+def print_report(facts: dict[str, str], cfg: Settings, report: dict[str, Any]) -> None:
+    print("\n## Machine")
+    for key, value in facts.items():
+        print(f"- {key}: {value}")
+    print(
+        f"\n## Load\n- {cfg.listeners} listening streams, {cfg.posters} posters, "
+        f"{cfg.posts} whys over {cfg.seconds:.0f} s ({cfg.posts / cfg.seconds:.1f}/s)"
+        + (", listeners re-fetch the board" if cfg.refetch else "")
+    )
+    print(f"- sign-in of {cfg.listeners + cfg.posters} users: {report['sign_in_seconds']:.1f} s")
+    print("\n## Results (ms)")
+    keys = ("everyone_ms", "delivery_ms", "fanout_spread_ms", "post_response_ms")
+    for key in (*keys, "everyone_rendered_ms"):
+        if key in report:
+            print(f"- {key}: {report[key]}")
+    if "not_rendered" in report:
+        print(f"- board re-fetches that never showed a post's version: {report['not_rendered']}")
+    print(
+        f"- posts ok: {report['posts_ok']}/{report['posts']} (statuses {report['post_statuses']})"
+    )
+    print(
+        f"- deliveries expected {report['deliveries_expected']}, lost {report['lost']}, "
+        f"doubled {report['doubled']}, events received {report['events_received']}, "
+        f"stream reconnects {report['stream_reconnects']} {report['stream_errors']}"
+    )
+    print(
+        f"- load average at the end: {report['load_average_at_end']}; this client used "
+        f"{report['bench_client_cpu_seconds']} s of CPU"
+    )
+    print(
+        f"- uvicorn RSS: before {mib(report['rss_before'])}, streams open "
+        f"{mib(report['rss_streams_open'])}, peak {mib(report['rss_peak'])}, "
+        f"after {mib(report['rss_after'])}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listeners", type=int, default=50)
+    parser.add_argument("--posters", type=int, default=4)
+    parser.add_argument("--posts", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--drain", type=float, default=5.0, help="wait after the last post")
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=0,
+        help="uvicorn --workers (default: 2 with Redis, else 1)",
+    )
+    parser.add_argument(
+        "--refetch",
+        action="store_true",
+        help="listeners also re-fetch the board on each newer version, as browsers do",
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--logs", type=Path, help="keep the server's logs in this folder")
+    parser.add_argument(
+        "--settings",
+        default="config.settings",
+        help="DJANGO_SETTINGS_MODULE of the server, for experiments",
+    )
+    args = parser.parse_args()
+    cfg = Settings(args.listeners, args.posters, args.posts, args.seconds, args.drain, args.refetch)
+    if not 1 <= cfg.listeners <= 200 or not 1 <= cfg.posts <= 5000 or cfg.seconds > 600:
+        parser.error("bounded runs only: 1-200 listeners, 1-5000 posts, at most 600 s")
+
+    with tempfile.TemporaryDirectory(prefix="leakseal-bench-") as tmp:
+        stack = Stack.from_environment(Path(tmp), suffix="_bench")
+        stack.web_workers = args.web_workers or (2 if stack.redis_url else 1)
+        stack.settings_module = args.settings
+        print(f"Preparing {stack.kind} ({stack.web_workers} web process(es)) …", flush=True)
+        stack.prepare(extra_members=())
+        retro = add_participants(stack, cfg.listeners + cfg.posters)
+        try:
+            stack.start()
+            facts = machine(stack)
+            print(f"Running against {stack.url}: retro {retro['retro']} …", flush=True)
+            report = asyncio.run(drive(stack, retro, cfg))
+        except BaseException:
+            print(stack.log_tail(), file=sys.stderr)
+            raise
+        finally:
+            stack.stop()
+            stack.drop()
+            if args.logs:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for log in Path(tmp).glob("*.log"):
+                    shutil.copy(log, args.logs / log.name)
+    print_report(facts, cfg, report)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": facts, "load": vars(cfg), **report}, indent=2))
+    lost_or_doubled = report["lost"] or report["doubled"]
+    return 1 if lost_or_doubled or report["posts_ok"] < report["posts"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

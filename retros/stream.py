@@ -1,0 +1,154 @@
+"""The live board's endpoints: a retro's event stream and its presence strip.
+
+`retro_stream` is an async view: under the ASGI server one event loop holds every open
+stream, each a small queue (retros/events.py) rather than a thread. The permission checks run
+before a single byte is sent: an outsider gets the same 404 as for any page of the team, and a
+signed-out browser is sent to sign in.
+
+The stream says only "the retro is at version v" and "who is here changed"; the page
+re-fetches its own regions (static/js/board.js). It opens with `retry` and the current version,
+so a browser that comes back after sleep, a lost network or a server restart compares
+versions and refreshes once: nothing missed, nothing doubled. A comment every
+HEARTBEAT_SECONDS keeps proxies from closing an idle stream and lets the server notice a
+client that is gone.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connections
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from retros import events, presence
+from retros.models import Retrospective
+from retros.selectors import get_retro_for_team
+from teams.decorators import async_team_view, team_view
+from teams.models import Membership
+
+RETRY_MILLISECONDS = 1000
+HEARTBEAT_SECONDS = presence.HEARTBEAT_SECONDS
+LIVE = "retros/_live.html"
+
+
+@require_GET
+@async_team_view()
+async def retro_stream(request: HttpRequest, membership: Membership, pk: int) -> HttpResponseBase:
+    retro = await sync_to_async(get_retro_for_team)(membership.team, pk)  # 404: not this team's
+    response = StreamingHttpResponse(
+        _stream(retro.pk, membership.user_id), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
+
+
+@require_GET
+@team_view()
+def retro_presence(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    """The presence strip's list: the team's members who have this board open now."""
+    retro = get_retro_for_team(membership.team, pk)
+    present = [
+        {"name": presence.display_name(user), "me": user.pk == membership.user_id}
+        for user in presence.present_users(retro.pk, membership.team)
+    ]
+    return render(request, f"{LIVE}#presence_list", {"retro": retro, "present": present})
+
+
+def sse(kind: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n"
+
+
+def _version_event(version: int) -> str:
+    return sse(events.VERSION, {"version": version}, event_id=version)
+
+
+async def _stream(retro_id: int, user_id: int) -> AsyncIterator[str]:
+    # Subscribe first, read the version second: a change committed after the read is
+    # published after it too, and the subscription is already there to receive it.
+    async with events.get_hub().subscription(retro_id) as subscription:
+        version = await sync_to_async(_read_version)(retro_id)
+        if version is None:
+            return
+        subscription.starts_at(version)
+        yield f"retry: {RETRY_MILLISECONDS}\n\n"
+        yield _version_event(version)
+        connection = presence.new_connection()
+        try:
+            await _to_the_end(presence.join, retro_id, user_id, connection)
+            yield sse(events.PRESENCE, {})  # draw the strip now
+            async for chunk in _forward(subscription, version, user_id, connection):
+                yield chunk
+        finally:
+            # The client went (the server cancels us) or the server stops.
+            await _to_the_end(presence.leave, retro_id, user_id, connection)
+
+
+async def _forward(
+    subscription: events.Subscription, sent: int, user_id: int, connection: str
+) -> AsyncIterator[str]:
+    """The hub's events as SSE, each version once and only ever upwards, and heartbeats."""
+    retro_id = subscription.retro_id
+    clock = asyncio.get_running_loop().time
+    beat_at = clock() + HEARTBEAT_SECONDS
+    while True:
+        event = await subscription.get(max(0.0, beat_at - clock()))
+        # On time even on a busy board: presence expires without it (Redis).
+        if clock() >= beat_at:
+            yield ": ping\n\n"
+            await _to_the_end(presence.heartbeat, retro_id, user_id, connection)
+            beat_at = clock() + HEARTBEAT_SECONDS
+        if event is None:
+            continue
+        if event.kind == events.VERSION:
+            version = int(event.data.get("version", 0))
+            if version > sent:
+                sent = version
+                yield _version_event(version)
+        elif event.kind == events.PRESENCE:
+            yield sse(events.PRESENCE, {})
+        elif event.kind == events.RESYNC:
+            current = await sync_to_async(_read_version)(retro_id)
+            if current is None:
+                return
+            if current > sent:
+                sent = current
+                yield _version_event(current)
+            yield sse(events.PRESENCE, {})
+
+
+def _read_version(retro_id: int) -> int | None:
+    version = Retrospective.objects.filter(pk=retro_id).values_list("version", flat=True).first()
+    _release_connections()
+    return version
+
+
+def _release_connections() -> None:
+    """Close this thread's database connections between the stream's rare reads.
+
+    A stream lives as long as a board is open; holding a connection each, fifty boards
+    would hold fifty of PostgreSQL's hundred. Inside a transaction (tests) they stay.
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+async def _to_the_end(func: Callable[..., None], *args: Any) -> None:
+    """Run a presence call in a worker thread (it may talk to Redis), to its end.
+
+    A stream cancelled half-way through `join` must still finish joining, or the `leave`
+    that follows could run first and leave a ghost behind.
+    """
+    task = asyncio.ensure_future(sync_to_async(func, thread_sensitive=False)(*args))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise

@@ -1,0 +1,351 @@
+/* The live board: follow the retro's event stream and re-render the board from the server.
+ *
+ * The stream (retros/stream.py) only says "the retro is at version v" and "who is here
+ * changed". On a version newer than the one on screen this fetches the #board partial and
+ * swaps each region (a direct child of #board with an id) that changed. Regions are always
+ * re-rendered from server state, never patched from events, so a missed or repeated event
+ * can neither lose nor double anything; a reconnecting stream starts with the current
+ * version, and one comparison brings the page up to date.
+ *
+ * What the user is doing survives. What they typed and have not sent is carried into the new
+ * HTML, with the hidden fields of its form (so an edit begun at an older revision still meets
+ * the server's conflict check), the <details> they opened stay open, and the focus and caret
+ * go back where they were. A region waits, and is refreshed once the user leaves it, only
+ * while a request of theirs is on its way from it or the focus cannot be put back.
+ *
+ * Hooks: #board[data-stream-url][data-refresh-url][data-version], #presence[data-presence-url],
+ * #live-status. After a refresh, "leakseal:refreshed" is dispatched on document.
+ */
+(() => {
+  "use strict";
+
+  const root = document.getElementById("board");
+  if (!root || !root.dataset.streamUrl || !("EventSource" in window)) return;
+  const streamUrl = root.dataset.streamUrl;
+  const refreshUrl = root.dataset.refreshUrl;
+  const strip = document.getElementById("presence");
+  const status = document.getElementById("live-status");
+  const FIELDS = "input:not([type=hidden]), textarea, select";
+  const CSRF = "input[name=csrfmiddlewaretoken]";
+
+  let known = Number(root.dataset.version) || 0; // the version the board on screen shows
+  let wanted = known; // the newest version the stream announced
+  let fetching = false;
+  let stale = false; // a region was held back because the user is in it
+  let failures = 0;
+  let composing = false; // an input method is composing a word
+  let lastBoard = root;
+  const typed = new WeakSet(); // fields the user changed and has not sent
+
+  const board = () => document.getElementById("board");
+  const byId = (scope, id) => scope.querySelector("#" + CSS.escape(id));
+
+  // --- The stream.
+
+  let source = null;
+  let reconnectTimer = 0;
+  let reconnectDelay = 1000;
+
+  function connect() {
+    clearTimeout(reconnectTimer);
+    if (source) source.close();
+    source = new EventSource(streamUrl);
+    source.addEventListener("open", () => {
+      reconnectDelay = 1000;
+      showLive(true);
+    });
+    source.addEventListener("error", () => {
+      showLive(false);
+      // The browser retries by itself after a dropped connection, but gives up on an
+      // answer that is not a stream (a proxy's 502, a session that expired): then we retry.
+      if (source.readyState === EventSource.CLOSED) {
+        reconnectTimer = setTimeout(connect, reconnectDelay);
+        reconnectDelay = Math.min(reconnectDelay * 2, 30000);
+      }
+    });
+    source.addEventListener("version", (event) => {
+      const version = JSON.parse(event.data).version;
+      wanted = Math.max(wanted, version);
+      if (version > known) refresh();
+    });
+    source.addEventListener("presence", refreshPresence);
+  }
+
+  function showLive(up) {
+    if (!status) return;
+    status.hidden = false;
+    status.classList.toggle("live-status-down", !up);
+    status.textContent = up ? "Live" : "Reconnecting…";
+  }
+
+  // A laptop back from sleep or on a new network: do not wait for the retry timer.
+  window.addEventListener("online", connect);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && source.readyState !== EventSource.OPEN) connect();
+  });
+
+  // --- Refreshing the board.
+
+  async function refresh() {
+    if (fetching) return; // the fetch in flight is followed by another if `wanted` moved on
+    fetching = true;
+    const before = known;
+    let ok = false;
+    try {
+      const response = await fetch(refreshUrl, {
+        headers: { "HX-Request": "true" },
+        cache: "no-store",
+        credentials: "same-origin",
+      });
+      ok = response.ok && apply(await response.text());
+    } catch (error) {
+      // Offline: the stream's reconnect announces the version again.
+    } finally {
+      fetching = false;
+    }
+    if (ok && wanted <= known) {
+      failures = 0;
+      return;
+    }
+    // Failed, or still behind what the stream announced: again, at once if this fetch got
+    // further, else after a pause that grows.
+    failures = ok && known > before ? 0 : failures + 1;
+    setTimeout(refresh, failures ? Math.min(500 * 2 ** failures, 30000) : 0);
+  }
+
+  function apply(html) {
+    const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("board");
+    const current = board();
+    if (!fresh || !current) return false; // not the board (a sign-in page, say)
+    const version = Number(fresh.dataset.version) || 0;
+    if (version < known) return true; // a swap of the user's own overtook this answer
+    const focus = focusOf(document.activeElement, current);
+    const placed = [];
+    const added = [];
+    let heldBack = false;
+    for (const node of Array.from(fresh.children)) {
+      const old = node.id ? current.querySelector(":scope > #" + CSS.escape(node.id)) : null;
+      if (!old) {
+        placed.push(node);
+        added.push(node);
+      } else if (sameRegion(old, node)) {
+        placed.push(old);
+      } else if (busy(old)) {
+        placed.push(old);
+        heldBack = true;
+      } else {
+        carry(old, node);
+        placed.push(node);
+        added.push(node);
+      }
+    }
+    for (const old of Array.from(current.children)) {
+      if (placed.includes(old)) continue;
+      if (busy(old)) heldBack = true;
+      else old.remove();
+    }
+    arrange(current, placed);
+    refocus(focus);
+    for (const attr of Array.from(fresh.attributes)) current.setAttribute(attr.name, attr.value);
+    for (const node of added) {
+      htmx.process(node);
+      htmx.trigger(node, "htmx:load"); // as for content htmx swaps in itself
+    }
+    known = Math.max(known, version);
+    stale = heldBack;
+    document.dispatchEvent(new CustomEvent("leakseal:refreshed", { detail: { version } }));
+    return true;
+  }
+
+  // Equal but for the CSRF tokens, which are masked anew at every render.
+  function sameRegion(old, node) {
+    const token = old.querySelector(CSRF);
+    if (token) for (const input of node.querySelectorAll(CSRF)) input.value = token.value;
+    return old.isEqualNode(node);
+  }
+
+  // A region must wait while a request of the user's is on its way from it, or while the
+  // focus is on something that cannot be found again in the new HTML (or an open <select>,
+  // or a word being composed with an input method). Otherwise it is replaced, and the focus
+  // and caret are put back where they were.
+  function busy(region) {
+    if (region.matches(".htmx-request") || region.querySelector(".htmx-request")) return true;
+    const active = document.activeElement;
+    if (!active || active === document.body || !region.contains(active)) return false;
+    return composing || !focusKey(active);
+  }
+
+  // How to find the focused element again in new HTML: its id, or for a <summary> the id
+  // of the first element with one in its <details>. Null if it cannot be found again.
+  function focusKey(element) {
+    if (element.matches("select")) return null;
+    if (element.id) return { id: element.id, summary: false };
+    const key = element.matches("summary") && element.parentElement.querySelector("[id]");
+    return key ? { id: key.id, summary: true } : null;
+  }
+
+  function focusOf(element, scope) {
+    const key = element && scope.contains(element) ? focusKey(element) : null;
+    if (!key) return null;
+    const caret = typeof element.selectionStart === "number";
+    return { ...key, start: caret ? element.selectionStart : null, end: element.selectionEnd };
+  }
+
+  function refocus(focus) {
+    let element = focus && document.getElementById(focus.id);
+    if (element && focus.summary) element = element.closest("details")?.querySelector("summary");
+    if (!element || element === document.activeElement) return;
+    element.focus({ preventScroll: true });
+    if (focus.start !== null) element.setSelectionRange(focus.start, focus.end);
+  }
+
+  // Put `nodes` in order without moving a region that has to wait.
+  function arrange(parent, nodes) {
+    let anchor = null;
+    for (const node of nodes) {
+      const here = anchor ? anchor.nextElementSibling : parent.firstElementChild;
+      if (here !== node && !(node.isConnected && busy(node))) {
+        if (anchor) anchor.after(node);
+        else parent.prepend(node);
+      }
+      anchor = node;
+    }
+  }
+
+  // --- Keeping what the user typed, across a refresh or a swap of their own.
+
+  const NOTES = "[role=alert], [role=status]"; // an error or a check the server answered with
+
+  function stash(region, skipForm) {
+    const kept = [];
+    const notes = [];
+    for (const field of region.querySelectorAll(FIELDS)) {
+      if (!typed.has(field) || !field.id || (skipForm && field.form === skipForm)) continue;
+      const hidden = {};
+      if (field.form) {
+        for (const input of field.form.querySelectorAll("input[type=hidden]")) {
+          if (input.name && input.name !== "csrfmiddlewaretoken") hidden[input.name] = input.value;
+        }
+        const inForm = Array.from(field.form.querySelectorAll(NOTES), (n) => n.cloneNode(true));
+        if (inForm.length && !notes.some((n) => n.form === field.form)) {
+          notes.push({ form: field.form, id: field.id, nodes: inForm });
+        }
+      }
+      kept.push({ id: field.id, value: field.value, checked: field.checked, hidden });
+    }
+    const alert = region.querySelector("[role=alert]:not(form *)");
+    return { kept, notes, alert: kept.length && alert ? alert.cloneNode(true) : null };
+  }
+
+  function restore(scope, { kept, notes = [], alert = null }) {
+    let firstForm = null;
+    for (const item of kept) {
+      const field = byId(scope, item.id);
+      if (!field) continue; // what it edited is gone
+      if (field.type === "checkbox" || field.type === "radio") field.checked = item.checked;
+      else field.value = item.value;
+      typed.add(field);
+      field.closest("details")?.setAttribute("open", "");
+      if (field.form) {
+        for (const [name, value] of Object.entries(item.hidden)) {
+          const input = field.form.querySelector(`input[type=hidden][name="${CSS.escape(name)}"]`);
+          if (input) input.value = value;
+        }
+        firstForm = firstForm || field.form;
+      }
+    }
+    // What the server said about a draft (a refusal, a blameless check) stays beside it
+    // until the user acts on it.
+    for (const note of notes) {
+      const form = byId(scope, note.id)?.form;
+      if (form && !form.querySelector(NOTES)) form.append(...note.nodes);
+    }
+    if (alert && firstForm && !scope.querySelector("[role=alert]")) firstForm.before(alert);
+  }
+
+  function carry(old, node) {
+    for (const details of old.querySelectorAll("details[open]")) {
+      const key = details.querySelector("[id]");
+      const twin = key && byId(node, key.id);
+      twin?.closest("details")?.setAttribute("open", "");
+    }
+    restore(node, stash(old, null));
+  }
+
+  document.addEventListener("compositionstart", () => {
+    composing = true;
+  });
+  document.addEventListener("compositionend", () => {
+    composing = false;
+  });
+  document.addEventListener("input", (event) => {
+    if (event.target.closest?.("#board")) typed.add(event.target);
+  });
+  document.addEventListener("change", (event) => {
+    if (event.target.closest?.("#board")) typed.add(event.target);
+  });
+
+  // htmx swaps the user's own posts: the posting form may reset once it went through; one
+  // refused or held back (an alert or a status in the answer) comes back with its draft,
+  // which stays the user's; any other field typed in the swapped region is kept.
+  let pending = null;
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const target = event.detail.target;
+    const form = event.detail.requestConfig?.elt?.closest?.("form") || null;
+    const refused = /role="(alert|status)"/.test(event.detail.xhr?.responseText || "");
+    if (!target || event.detail.shouldSwap === false) return;
+    pending = stash(target, form);
+    pending.refusedIds = [];
+    if (refused && form) {
+      for (const field of form.querySelectorAll(FIELDS)) {
+        if (typed.has(field) && field.id) pending.refusedIds.push(field.id);
+      }
+    }
+  });
+  document.addEventListener("htmx:afterSwap", () => {
+    const current = board();
+    if (pending && current) {
+      restore(current, { kept: pending.kept, notes: pending.notes });
+      for (const id of pending.refusedIds) {
+        const field = byId(current, id);
+        if (field) typed.add(field);
+      }
+    }
+    pending = null;
+    if (current && current !== lastBoard) {
+      // The whole board came back from a post: it shows the version it was rendered at.
+      lastBoard = current;
+      known = Math.max(known, Number(current.dataset.version) || 0);
+      stale = false;
+    }
+  });
+
+  // A region held back is refreshed when the user leaves it or their post returns.
+  function refreshIfStale() {
+    if (stale) setTimeout(refresh, 50);
+  }
+  document.addEventListener("focusout", refreshIfStale);
+  document.addEventListener("htmx:afterRequest", refreshIfStale);
+
+  // --- Presence: many boards hear the same announcement; spread their fetches a little.
+
+  let presenceTimer = 0;
+  function refreshPresence() {
+    if (!strip) return;
+    clearTimeout(presenceTimer);
+    presenceTimer = setTimeout(async () => {
+      try {
+        const response = await fetch(strip.dataset.presenceUrl, {
+          headers: { "HX-Request": "true" },
+          cache: "no-store",
+          credentials: "same-origin",
+        });
+        if (response.ok) strip.innerHTML = await response.text();
+      } catch (error) {
+        // Offline: the next announcement brings it.
+      }
+    }, 100 + Math.random() * 400);
+  }
+
+  connect();
+})();

@@ -1,0 +1,199 @@
+"""What a person does on the retro board, in the words of the page (labels, buttons, ids).
+
+Selectors follow templates/retros/retro_detail.html, _facilitation.html and _live.html.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.stack import TEAM
+
+BOARD_PATH = re.compile(rf"/t/{TEAM}/retros/(\d+)/$")
+
+# Escapes of the demo's older release: in no retro of the seed, so the new-retro form always
+# offers them, in this order on the board (by detection time).
+OLD_RELEASE = "2026.10.0"
+CARD_PAYMENTS = "Card payments declined for 3-D Secure v2 challenges"
+SSO = "Session lost after SSO redirect in Safari"
+COUPON = "Coupon applied twice when the basket page is refreshed"
+REFUND = "Refund webhook retries create duplicate ledger entries"
+
+
+def team_path(path: str = "") -> str:
+    return f"/t/{TEAM}/{path}"
+
+
+def board_path(retro_id: int) -> str:
+    return team_path(f"retros/{retro_id}/")
+
+
+def ms_left(start: float, limit: float) -> float:
+    """Milliseconds left of `limit` seconds since `start`: an expect() timeout that measures."""
+    return max(1.0, (limit - (time.monotonic() - start)) * 1000)
+
+
+# --- Creating and joining a retro.
+
+
+def create_retro(
+    page: Page,
+    title: str,
+    *,
+    escapes: tuple[str, ...] = (),
+    release: str = "",
+    anonymous: bool = False,
+) -> int:
+    """Fill in the new-retro form as the facilitator; the board opens. Returns the retro id."""
+    page.goto(team_path("retros/new/"))
+    page.get_by_label("Title").fill(title)
+    if release:
+        page.get_by_label("Release").select_option(label=release)
+    for escape in escapes:
+        page.locator("label.check", has_text=escape).locator("input[name=escapes]").check()
+    if anonymous:
+        page.get_by_label("Anonymous").check()
+    page.get_by_role("button", name="Create retrospective").click()
+    page.wait_for_url(BOARD_PATH)
+    wait_live(page)
+    match = BOARD_PATH.search(page.url)
+    assert match is not None
+    return int(match.group(1))
+
+
+def open_board(page: Page, retro_id: int) -> None:
+    page.goto(board_path(retro_id))
+    wait_live(page)
+
+
+def wait_live(page: Page) -> None:
+    """The page's event stream is open: from now on it hears every change."""
+    expect(page.locator("#board")).to_be_visible()
+    expect(page.locator("#live-status")).to_have_text("Live")
+
+
+def mark_page(page: Page) -> None:
+    """Leave a mark in the page's JavaScript state; a reload or navigation would wipe it."""
+    page.evaluate("window.__leaksealNoReload = 'still the same page'")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__leaksealNoReload") == "still the same page"
+
+
+# --- Phases.
+
+
+def current_phase(page: Page) -> Locator:
+    return page.locator("#phase-bar .phases li[aria-current=step]")
+
+
+def advance(page: Page, to: str) -> None:
+    """Click "Next: <to> →" as the facilitator and wait for the board to be in that phase."""
+    page.get_by_role("button", name=f"Next: {to} →").click()
+    expect(current_phase(page)).to_have_text(to)
+
+
+def advance_to_whys(page: Page) -> None:
+    advance(page, "Categorize")
+    advance(page, "Five Whys")
+
+
+# --- Escape cards.
+
+
+def card(page: Page, title: str) -> Locator:
+    return page.locator("article.escape-card").filter(
+        has=page.get_by_role("heading", name=title, exact=True)
+    )
+
+
+def escape_id(page: Page, title: str) -> int:
+    card_id = card(page, title).get_attribute("id") or ""
+    return int(card_id.removeprefix("escape-"))
+
+
+def card_order(page: Page) -> list[str]:
+    return page.locator("article.escape-card h2").all_inner_texts()
+
+
+def first_why_field(page: Page, title: str) -> Locator:
+    return card(page, title).locator("input[id^=why-new-]")
+
+
+def add_first_why(page: Page, title: str, text: str) -> None:
+    """Type a why into the card's first-why field and press "Add why" (not waiting)."""
+    form = card(page, title).locator("form:has(input[id^=why-new-])")
+    form.locator("input[name=text]").fill(text)
+    form.get_by_role("button", name="Add why").click()
+
+
+def why_texts(page: Page, title: str, text: str) -> Locator:
+    """Every why on the card that reads exactly `text`."""
+    exact = re.compile(rf"^\s*{re.escape(text)}\s*$")
+    return card(page, title).locator(".why-text").filter(has_text=exact)
+
+
+def why_item(page: Page, title: str, text: str) -> Locator:
+    """The list item of the why that reads `text` (its own, not one nested under it)."""
+    return why_texts(page, title, text).locator("xpath=..")
+
+
+def classify(page: Page, title: str, *, category: str, stage: str) -> None:
+    form = classification(page, title)
+    form.locator("select[name=category]").select_option(label=category)
+    form.locator("select[name=stage]").select_option(label=stage)
+    form.get_by_role("button", name="Save classification").click()
+
+
+def classification(page: Page, title: str) -> Locator:
+    return card(page, title).locator(".classification")
+
+
+def mark_root_cause(page: Page, title: str, why_text: str, kind: str) -> None:
+    item = why_item(page, title, why_text)
+    item.locator("select[name=kind]").first.select_option(label=kind)
+    item.get_by_role("button", name="Mark root cause").first.click()
+
+
+def vote_button(page: Page, title: str) -> Locator:
+    return card(page, title).get_by_role("button", name="+ Vote")
+
+
+def votes(page: Page, title: str) -> Locator:
+    return card(page, title).locator(".votes")
+
+
+def add_action(page: Page, title: str, *, action: str, owner: str, kind: str) -> None:
+    the_card = card(page, title)
+    the_card.get_by_text("Add a preventative action").click()
+    form = the_card.locator("form:has(input[id^=new-action-])")
+    form.get_by_label("Title").fill(action)
+    form.get_by_label("Kind").select_option(label=kind)
+    form.get_by_label("Owner").select_option(label=owner)
+    form.get_by_role("button", name="Add action").click()
+
+
+def actions(page: Page, title: str, action: str) -> Locator:
+    return card(page, title).locator(".action strong").filter(has_text=action)
+
+
+# --- The facilitation bar.
+
+
+def timer_display(page: Page) -> Locator:
+    return page.locator("#facilitation-bar .timer-display")
+
+
+def timer_seconds(page: Page) -> int:
+    text = timer_display(page).inner_text().strip()
+    match = re.fullmatch(r"(\d+):(\d{2})", text)
+    assert match, f"the timer shows {text!r}, not mm:ss"
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def presence(page: Page) -> Locator:
+    return page.locator("#presence")

@@ -1,0 +1,199 @@
+"""Point 3: the facilitator alone moves the phases, runs the timer and sets the focus; every
+board follows, and participants get only the controls their phase allows."""
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.board import (
+    COUPON,
+    OLD_RELEASE,
+    REFUND,
+    SSO,
+    advance,
+    card,
+    card_order,
+    create_retro,
+    current_phase,
+    first_why_field,
+    ms_left,
+    open_board,
+    timer_display,
+    timer_seconds,
+)
+from tests.browser.people import People, Person
+from tests.browser.stack import Stack
+
+pytestmark = pytest.mark.browser
+
+WITHIN = 1.5  # seconds for a change to reach the other boards
+
+
+def _facilitator_and_engineers(people: People, title: str, **retro) -> tuple[Person, list[Person]]:
+    facilitator = people.open("facilitator")
+    retro_id = create_retro(facilitator.page, title, **retro)
+    engineers = [people.open("engineer"), people.open("engineer2")]
+    for engineer in engineers:
+        open_board(engineer.page, retro_id)
+    return facilitator, engineers
+
+
+def _phase_controls(page: Page):
+    return page.locator("#phase-bar .phase-controls")
+
+
+def _facilitation_controls_absent(page: Page) -> None:
+    expect(_phase_controls(page)).to_have_count(0)
+    expect(page.locator("#facilitation-bar .timer-controls")).to_have_count(0)
+    for button in ("Focus", "Open dot voting", "Start timer", "Add escape", "Remove from retro"):
+        expect(page.get_by_role("button", name=button, exact=True)).to_have_count(0)
+
+
+def test_only_the_facilitator_moves_phases_and_every_board_follows(people: People):
+    facilitator, engineers = _facilitator_and_engineers(
+        people, "Phases retro", escapes=(SSO, COUPON)
+    )
+    expect(_phase_controls(facilitator.page)).to_be_visible()
+    expect(facilitator.page.get_by_role("button", name="Start timer")).to_be_visible()
+    for engineer in engineers:
+        _facilitation_controls_absent(engineer.page)
+        # Gather: the facilitator lines up the escapes; nobody classifies or asks why yet.
+        expect(engineer.page.get_by_role("button", name="Save classification")).to_have_count(0)
+        expect(engineer.page.locator("input[id^=why-new-]")).to_have_count(0)
+
+    # An escape added by the facilitator appears on every board.
+    picker = facilitator.page.get_by_label("Escape", exact=True)
+    picker.select_option(value=picker.locator("option", has_text=REFUND).get_attribute("value"))
+    start = time.monotonic()
+    facilitator.page.get_by_role("button", name="Add escape").click()
+    for engineer in engineers:
+        expect(card(engineer.page, REFUND)).to_be_visible(timeout=ms_left(start, WITHIN))
+
+    start = time.monotonic()
+    advance(facilitator.page, "Categorize")
+    for engineer in engineers:
+        expect(current_phase(engineer.page)).to_have_text(
+            "Categorize", timeout=ms_left(start, WITHIN)
+        )
+        expect(engineer.page.get_by_role("button", name="Save classification")).to_have_count(3)
+        expect(engineer.page.locator("input[id^=why-new-]")).to_have_count(0)
+
+    start = time.monotonic()
+    advance(facilitator.page, "Five Whys")
+    for engineer in engineers:
+        expect(current_phase(engineer.page)).to_have_text(
+            "Five Whys", timeout=ms_left(start, WITHIN)
+        )
+        expect(first_why_field(engineer.page, SSO)).to_be_visible()
+        _facilitation_controls_absent(engineer.page)
+
+    # Reopening a phase is the facilitator's too, and takes the why fields away again.
+    start = time.monotonic()
+    facilitator.page.get_by_role("button", name="← Back to Categorize").click()
+    for engineer in engineers:
+        expect(current_phase(engineer.page)).to_have_text(
+            "Categorize", timeout=ms_left(start, WITHIN)
+        )
+        expect(engineer.page.locator("input[id^=why-new-]")).to_have_count(0)
+    expect(current_phase(facilitator.page)).to_have_text("Categorize")
+
+
+def test_the_facilitators_timer_counts_down_on_every_screen(people: People):
+    facilitator, engineers = _facilitator_and_engineers(people, "Timer retro", escapes=(SSO,))
+    for engineer in engineers:
+        expect(timer_display(engineer.page)).to_have_text("–")
+
+    facilitator.page.get_by_label("Minutes", exact=True).fill("2")
+    start = time.monotonic()
+    facilitator.page.get_by_role("button", name="Start timer").click()
+    mm_ss = re.compile(r"^0[12]:\d\d$")
+    for engineer in engineers:
+        expect(timer_display(engineer.page)).to_have_text(mm_ss, timeout=ms_left(start, WITHIN))
+        assert 110 <= timer_seconds(engineer.page) <= 120
+        _facilitation_controls_absent(engineer.page)
+
+    # It counts down by itself, on each screen.
+    before = [timer_seconds(e.page) for e in engineers]
+    engineers[0].page.wait_for_timeout(1300)
+    after = [timer_seconds(e.page) for e in engineers]
+    for was, now in zip(before, after, strict=True):
+        assert 1 <= was - now <= 3, f"the timer went from {was} to {now} s in 1.3 s"
+
+    start = time.monotonic()
+    facilitator.page.get_by_role("button", name="Pause").click()
+    for engineer in engineers:
+        expect(engineer.page.locator("#facilitation-bar .timer")).to_contain_text(
+            "paused", timeout=ms_left(start, WITHIN)
+        )
+    paused = timer_seconds(engineers[0].page)
+    engineers[0].page.wait_for_timeout(1300)
+    for engineer in engineers:
+        assert timer_seconds(engineer.page) == paused
+
+    start = time.monotonic()
+    facilitator.page.get_by_role("button", name="+1 min").click()
+    extended = f"{(paused + 60) // 60:02d}:{(paused + 60) % 60:02d}"
+    for engineer in engineers:
+        expect(timer_display(engineer.page)).to_have_text(extended, timeout=ms_left(start, WITHIN))
+
+    facilitator.page.get_by_role("button", name="Resume").click()
+    for engineer in engineers:
+        expect(engineer.page.locator("#facilitation-bar .timer")).not_to_contain_text("paused")
+    resumed = [timer_seconds(e.page) for e in engineers]
+    engineers[1].page.wait_for_timeout(1300)
+    for engineer, was in zip(engineers, resumed, strict=True):
+        assert timer_seconds(engineer.page) < was, "the timer runs again after Resume"
+
+
+def test_every_board_follows_the_escape_in_focus(people: People):
+    facilitator, engineers = _facilitator_and_engineers(people, "Focus retro", release=OLD_RELEASE)
+    last = card_order(facilitator.page)[-1]
+    for engineer in engineers:
+        expect(card(engineer.page, last)).not_to_be_in_viewport()
+
+    start = time.monotonic()
+    card(facilitator.page, last).get_by_role("button", name="Focus").click()
+    for engineer in engineers:
+        focused = card(engineer.page, last)
+        expect(focused).to_have_attribute("data-in-focus", "", timeout=ms_left(start, WITHIN))
+        expect(focused.locator(".in-focus-badge")).to_have_text("In focus")
+        expect(engineer.page.locator("#facilitation-bar .focus-status")).to_contain_text(
+            f"In focus: {last}"
+        )
+        # The board scrolls to it by itself.
+        expect(focused).to_be_in_viewport()
+    expect(engineers[0].page.locator("article[data-in-focus]")).to_have_count(1)
+
+    facilitator.page.get_by_role("button", name="Clear focus").click()
+    for engineer in engineers:
+        expect(engineer.page.locator("#facilitation-bar .focus-status")).to_have_text(
+            "No escape in focus."
+        )
+        expect(engineer.page.locator("article[data-in-focus]")).to_have_count(0)
+
+
+def test_a_change_made_by_the_worker_process_reaches_every_board(people: People, stack: Stack):
+    """The timer's end is a Celery task: what the worker writes reaches the boards too."""
+    facilitator, engineers = _facilitator_and_engineers(people, "Worker retro", escapes=(SSO,))
+    facilitator.page.get_by_label("Minutes", exact=True).fill("1")
+    facilitator.page.get_by_role("button", name="Start timer").click()
+    board = engineers[0].page.locator("#board")
+    expect(timer_display(engineers[0].page)).to_have_text(re.compile(r"^0[01]:\d\d$"))
+    version = int(board.get_attribute("data-version") or 0)
+    retro_id = int(board.get_attribute("data-retro-id") or 0)
+
+    # Hand the worker the expiry task of the running timer now rather than in a minute: it
+    # runs the same service, in the worker process, and the boards hear of it.
+    stack.python(
+        "import django; django.setup()\n"
+        "from retros.models import Retrospective\n"
+        "from retros.tasks import retro_timer_expire_task\n"
+        f"retro = Retrospective.objects.get(pk={retro_id})\n"
+        "retro_timer_expire_task.apply_async(args=[retro.pk, retro.timer_ends_at.isoformat()])\n"
+    )
+    for person in (*engineers, facilitator):
+        expect(person.page.locator("#board")).to_have_attribute(
+            "data-version", str(version + 1), timeout=8_000
+        )

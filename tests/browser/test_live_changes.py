@@ -1,0 +1,181 @@
+"""Point 2: every participant's change appears on every other screen without a reload, within a
+second, and nobody loses what they are typing."""
+
+import re
+import time
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.board import (
+    COUPON,
+    SSO,
+    actions,
+    add_action,
+    add_first_why,
+    advance_to_whys,
+    assert_not_reloaded,
+    card,
+    classification,
+    classify,
+    create_retro,
+    first_why_field,
+    mark_page,
+    mark_root_cause,
+    ms_left,
+    open_board,
+    vote_button,
+    votes,
+    why_item,
+    why_texts,
+)
+from tests.browser.people import People, Person
+
+pytestmark = pytest.mark.browser
+
+# "Within a second" on the issue; the half second on top is for the browser's own work.
+WITHIN = 1.5
+DRAFT = "Half-typed: the staging proxy strips the"
+
+
+def _everyone_sees(
+    start: float, pages: list[Page], seen: Callable[[Page], Locator], what: str
+) -> list[float]:
+    """Each page shows `seen(page)` within WITHIN seconds of `start`; the times it took."""
+    took = []
+    for page in pages:
+        expect(seen(page), f"{what} within {WITHIN} s").to_be_visible(
+            timeout=ms_left(start, WITHIN)
+        )
+        took.append(round(time.monotonic() - start, 2))
+    return took
+
+
+def _board_of_three(people: People, title: str) -> tuple[Person, Person, Person, int]:
+    facilitator = people.open("facilitator")
+    retro_id = create_retro(facilitator.page, title, escapes=(SSO, COUPON))
+    advance_to_whys(facilitator.page)
+    engineer_a = people.open("engineer")
+    open_board(engineer_a.page, retro_id)
+    engineer_b = people.open("engineer2")
+    open_board(engineer_b.page, retro_id)
+    return facilitator, engineer_a, engineer_b, retro_id
+
+
+def test_every_kind_of_change_reaches_the_others_within_a_second(people: People):
+    facilitator, a, b, _ = _board_of_three(people, "Live changes retro")
+    facilitator.page.get_by_role("button", name="Open dot voting").click()
+    watchers = [b.page, facilitator.page]
+    for page in [a.page, *watchers]:
+        expect(page.locator("#facilitation-bar")).to_contain_text("Dot voting is open")
+        mark_page(page)
+
+    # Engineer B is half-way through a why on the other escape when the changes come in.
+    draft = first_why_field(b.page, COUPON)
+    draft.click()
+    draft.press_sequentially(DRAFT)
+
+    timings: dict[str, list[float]] = {}
+    first = "Staging serves every page from a single domain"
+    start = time.monotonic()
+    add_first_why(a.page, SSO, first)
+    timings["why added"] = _everyone_sees(
+        start, watchers, lambda p: why_texts(p, SSO, first), "the new why"
+    )
+
+    deeper = "Nobody listed cross-domain cookies as a staging difference"
+    item = why_item(a.page, SSO, first)
+    item.get_by_text("Why? (dig deeper)").click()
+    item.locator("input[id$=-child]").fill(deeper)
+    start = time.monotonic()
+    item.locator("form:has(input[id$=-child])").get_by_role("button", name="Add why").click()
+    timings["why branched"] = _everyone_sees(
+        start,
+        watchers,
+        lambda p: why_item(p, SSO, first).locator("ul").locator(".why-text", has_text=deeper),
+        "the deeper why under the first",
+    )
+
+    edited = "Nobody lists cross-domain cookies as a staging difference"
+    item = why_item(a.page, SSO, deeper)
+    item.locator("summary", has_text="Edit").first.click()
+    item.locator("input[id$=-text]").first.fill(edited)
+    start = time.monotonic()
+    item.get_by_role("button", name="Save").first.click()
+    timings["why edited"] = _everyone_sees(
+        start, watchers, lambda p: why_texts(p, SSO, edited), "the edited why"
+    )
+
+    start = time.monotonic()
+    mark_root_cause(a.page, SSO, edited, "Process failure")
+    timings["root cause"] = _everyone_sees(
+        start,
+        watchers,
+        lambda p: why_item(p, SSO, edited).locator(".root-cause-kind", has_text="Process failure"),
+        "the root cause mark",
+    )
+
+    start = time.monotonic()
+    classify(a.page, SSO, category="Coverage Gap", stage="Integration")
+    timings["classified"] = _everyone_sees(
+        start,
+        watchers,
+        lambda p: classification(p, SSO).locator(".badge", has_text="Coverage Gap"),
+        "the new category",
+    )
+    for page in watchers:
+        expect(classification(page, SSO)).to_contain_text("should have caught it: Integration")
+
+    start = time.monotonic()
+    vote_button(a.page, SSO).click()
+    timings["vote"] = _everyone_sees(
+        start,
+        watchers,
+        lambda p: votes(p, SSO).filter(has_text=re.compile(r"^1 vote$")),
+        "the vote",
+    )
+
+    action = "E2E suite runs against a two-domain staging"
+    start = time.monotonic()
+    add_action(a.page, SSO, action=action, owner="engineer", kind="Environment parity work")
+    timings["action"] = _everyone_sees(
+        start, watchers, lambda p: actions(p, SSO, action), "the new action"
+    )
+    print("seconds from the click to each watcher:", timings)
+
+    # Each change shows once, and B's unsent draft is where B left it, still being typed.
+    for page in watchers:
+        for text in (first, edited):
+            expect(why_texts(page, SSO, text)).to_have_count(1)
+        expect(actions(page, SSO, action)).to_have_count(1)
+        assert_not_reloaded(page)
+    expect(draft).to_have_value(DRAFT)
+    expect(draft).to_be_focused()
+    draft.press_sequentially(" Host header")
+    expect(draft).to_have_value(DRAFT + " Host header")
+
+
+def test_a_change_to_the_card_being_typed_in_shows_at_once_and_keeps_the_draft(people: People):
+    facilitator, a, b, _ = _board_of_three(people, "Same card retro")
+    mark_page(b.page)
+    draft = first_why_field(b.page, SSO)
+    draft.click()
+    draft.press_sequentially(DRAFT)
+
+    text = "The SameSite attribute is never set in the staging build"
+    start = time.monotonic()
+    add_first_why(a.page, SSO, text)
+    _everyone_sees(start, [b.page, facilitator.page], lambda p: why_texts(p, SSO, text), "it")
+
+    expect(why_texts(b.page, SSO, text)).to_have_count(1)
+    expect(first_why_field(b.page, SSO)).to_have_value(DRAFT)
+    expect(first_why_field(b.page, SSO)).to_be_focused()
+    assert_not_reloaded(b.page)
+    # B sends the draft: it is posted as typed, and A sees it too.
+    b.page.keyboard.type(" cookie")
+    card(b.page, SSO).locator("form:has(input[id^=why-new-])").get_by_role(
+        "button", name="Add why"
+    ).click()
+    expect(why_texts(a.page, SSO, DRAFT + " cookie")).to_have_count(1)
+    expect(why_texts(b.page, SSO, DRAFT + " cookie")).to_have_count(1)

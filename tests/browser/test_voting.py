@@ -1,0 +1,81 @@
+"""Point 4: dot voting. Each participant has a set number of votes; once voting closes every
+board orders the escapes by their votes."""
+
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.board import (
+    COUPON,
+    REFUND,
+    SSO,
+    card,
+    card_order,
+    create_retro,
+    ms_left,
+    open_board,
+    vote_button,
+    votes,
+)
+from tests.browser.people import People
+
+pytestmark = pytest.mark.browser
+
+
+def test_dot_voting_keeps_the_allowance_and_then_orders_the_board(people: People):
+    facilitator = people.open("facilitator")
+    retro_id = create_retro(facilitator.page, "Dot voting retro", escapes=(SSO, COUPON, REFUND))
+    first, middle, last = card_order(facilitator.page)
+    erik, second = people.open("engineer"), people.open("engineer2")
+    everyone = [facilitator, erik, second]
+    for engineer in (erik, second):
+        open_board(engineer.page, retro_id)
+        expect(vote_button(engineer.page, last)).to_have_count(0)  # not before voting opens
+
+    facilitator.page.get_by_label("Votes per person").fill("2")
+    facilitator.page.get_by_role("button", name="Open dot voting").click()
+    for engineer in (erik, second):
+        bar = engineer.page.locator("#facilitation-bar")
+        expect(bar).to_contain_text("Dot voting is open: 2 votes each.")
+        expect(bar.locator(".votes-left")).to_have_text("You have 2 votes left.")
+
+    # Erik stacks both dots on the last escape; then every vote button of his is spent.
+    vote_button(erik.page, last).click()
+    expect(erik.page.locator(".votes-left")).to_have_text("You have 1 vote left.")
+    vote_button(erik.page, last).click()
+    expect(erik.page.locator(".votes-left")).to_have_text("You have 0 votes left.")
+    for title in (first, middle, last):
+        expect(vote_button(erik.page, title)).to_be_disabled()
+
+    # A third vote from a page that still offers the button is refused, with the reason.
+    button = vote_button(erik.page, middle)
+    button.evaluate("button => button.removeAttribute('disabled')")
+    button.click()
+    expect(card(erik.page, middle).locator("[role=alert]")).to_contain_text(
+        "You have used all 2 of your votes."
+    )
+
+    start = time.monotonic()
+    vote_button(second.page, middle).click()
+    for person in everyone:
+        expect(votes(person.page, middle)).to_have_text("1 vote", timeout=ms_left(start, 1.5))
+        expect(votes(person.page, last)).to_have_text("2 votes")
+        expect(votes(person.page, first)).to_have_text("0 votes")
+        # While voting is open the board keeps its order.
+        assert card_order(person.page) == [first, middle, last]
+
+    start = time.monotonic()
+    facilitator.page.get_by_role("button", name="Close voting").click()
+    for person in everyone:
+        expect(person.page.locator("#facilitation-bar")).to_contain_text(
+            "Voting has closed", timeout=ms_left(start, 1.5)
+        )
+        expect(person.page.locator("article.escape-card h2")).to_have_text([last, middle, first])
+        expect(person.page.get_by_role("button", name="+ Vote")).to_have_count(0)
+    expect(facilitator.page.get_by_role("button", name="Reopen dot voting")).to_be_visible()
+    # Nobody can tell who voted: the cards count dots, and only your own are marked yours.
+    expect(card(facilitator.page, last).locator(".my-votes")).to_have_count(0)
+    expect(card(erik.page, last).locator(".my-votes")).to_have_text("(2 yours)")
+    expect(card(second.page, last).locator(".my-votes")).to_have_count(0)
+    expect(card(second.page, middle).locator(".my-votes")).to_have_text("(1 yours)")

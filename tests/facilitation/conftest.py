@@ -6,30 +6,16 @@ from django.urls import reverse
 from escapes.models import Category
 from retros import services
 from retros.models import Phase, Retrospective
-from tests.retros.conftest import advance_to, make_escape
+from tests.retros.conftest import advance_to, make_escape, retro, second_escape
 
 HX = {"HX-Request": "true"}
 
-__all__ = ["HX", "advance_to", "make_escape", "url"]
+# `retro` and `second_escape` are the retros tests' fixtures, shared rather than written again.
+__all__ = ["HX", "advance_to", "make_escape", "retro", "second_escape", "url"]
 
 
 def url(name: str, retro: Retrospective, **kwargs) -> str:
     return reverse(name, kwargs={"team": retro.team.slug, "pk": retro.pk, **kwargs})
-
-
-@pytest.fixture
-def second_escape(team, release):
-    return make_escape(team, title="Coupon applied twice on retry", release=release)
-
-
-@pytest.fixture
-def retro(team, facilitator, escape, second_escape) -> Retrospective:
-    return services.retro_create(
-        team=team,
-        facilitator=facilitator,
-        title="Release 2026.11.1 retro",
-        escapes=[escape, second_escape],
-    )
 
 
 @pytest.fixture

@@ -11,12 +11,6 @@ from retros.models import PHASE_ORDER, ActionKind, Phase, Retrospective
 _numbers = count(1)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # The personas are created with passwords; the default hasher costs ~0.5 s a user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def make_escape(team, *, title: str | None = None, release=None, **fields) -> Escape:
     now = timezone.now()
     return Escape.objects.create(

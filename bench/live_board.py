@@ -108,6 +108,9 @@ class Listener:
     # --refetch: what a browser does next, re-fetching the board on a newer version.
     rendered: dict[int, float] = field(default_factory=dict)  # board version -> time
     announced: int = 0
+    hints: dict[int, int | None] = field(default_factory=dict)  # version -> escape it changed
+    full_fetches: int = 0
+    card_fetches: int = 0
     fetching: bool = False
     fetcher: asyncio.Task[None] | None = None
     closing: bool = False  # the run is over: what the stream does now is not measured
@@ -133,14 +136,15 @@ def _first_at_least(seen: dict[int, float], version: int) -> float | None:
     return min(times) if times else None
 
 
-def version_of(data: str) -> int | None:
-    """The version a "version" event carries: {"version": n} (retros/stream.py)."""
+def version_of(data: str) -> tuple[int, int | None] | None:
+    """What a "version" event carries: {"version": n, "escape": id?} (retros/stream.py)."""
     try:
         value = json.loads(data)
     except ValueError:
         return None
     if isinstance(value, dict) and isinstance(value.get("version"), int):
-        return int(value["version"])
+        escape = value.get("escape")
+        return int(value["version"]), escape if isinstance(escape, int) else None
     return None
 
 
@@ -168,8 +172,9 @@ async def listen(
                     elif line.startswith("data:"):
                         data.append(line[5:].lstrip())
                     elif line == "":
-                        version = version_of("\n".join(data)) if kind == "version" else None
-                        if version is not None:
+                        event = version_of("\n".join(data)) if kind == "version" else None
+                        if event is not None:
+                            version, listener.hints[version] = event
                             listener.saw(version, time.monotonic())
                             if refresh_url and not listener.fetching:
                                 listener.fetching = True
@@ -184,16 +189,33 @@ async def listen(
             await asyncio.sleep(0.5)
 
 
+def changed_cards(listener: Listener, known: int, target: int) -> list[int] | None:
+    """The escapes versions (known, target] changed, if each one said; as board.js does."""
+    ids = [listener.hints.get(version) for version in range(known + 1, target + 1)]
+    if not ids or None in ids or len(set(ids)) > 5:
+        return None
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
 async def refetch(client: httpx.AsyncClient, url: str, listener: Listener) -> None:
-    """Re-fetch the board until it shows the newest announced version, as board.js does."""
+    """Re-fetch the board until it shows the newest announced version, as board.js does:
+    only the changed cards when every version since the last fetch named its escape."""
     try:
-        while max(listener.rendered, default=0) < listener.announced:
-            response = await client.get(url, headers={"HX-Request": "true"})
+        while (known := max(listener.rendered, default=0)) < listener.announced:
+            target = listener.announced
+            cards = changed_cards(listener, known, target) if known else None
+            query = "?" + "&".join(f"escape={i}" for i in cards) if cards else ""
+            response = await client.get(url + query, headers={"HX-Request": "true"})
             found = BOARD_VERSION.search(response.text)
             if response.status_code != 200 or not found:
                 listener.errors.append(f"refetch HTTP {response.status_code}")
                 return
-            listener.rendered.setdefault(int(found.group(1)), time.monotonic())
+            if cards:
+                listener.card_fetches += 1
+                listener.rendered.setdefault(target, time.monotonic())
+            else:
+                listener.full_fetches += 1
+                listener.rendered.setdefault(int(found.group(1)), time.monotonic())
     except httpx.TransportError as exc:
         listener.errors.append(f"refetch {type(exc).__name__}")
     finally:
@@ -433,7 +455,14 @@ def analyse(posts: list[Post], listeners: list[Listener]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if any(listener.rendered for listener in listeners):
         shown, _, not_shown = latencies(posts, listeners, rendered=True)
-        extra = {"everyone_rendered_ms": summary(shown), "not_rendered": not_shown}
+        extra = {
+            "everyone_rendered_ms": summary(shown),
+            "not_rendered": not_shown,
+            "refetches": {
+                "whole_board": sum(listener.full_fetches for listener in listeners),
+                "cards_only": sum(listener.card_fetches for listener in listeners),
+            },
+        }
     return {
         **extra,
         "posts": len(posts),
@@ -485,6 +514,11 @@ def print_report(facts: dict[str, str], cfg: Settings, report: dict[str, Any]) -
             print(f"- {key}: {report[key]}")
     if "not_rendered" in report:
         print(f"- board re-fetches that never showed a post's version: {report['not_rendered']}")
+        fetches = report["refetches"]
+        print(
+            f"- re-fetches: {fetches['cards_only']} of changed cards only, "
+            f"{fetches['whole_board']} of the whole board"
+        )
     print(
         f"- posts ok: {report['posts_ok']}/{report['posts']} (statuses {report['post_statuses']})"
     )

@@ -98,9 +98,16 @@ def publish(retro_id: int, kind: str, payload: Mapping[str, Any]) -> None:
         _publish_local(event)
 
 
-def publish_version(retro_id: int, version: int) -> None:
-    """Announce "retro N is at version v": what `_bump` registers to run on commit."""
-    publish(retro_id, VERSION, {"version": version})
+def publish_version(retro_id: int, version: int, *, escape_id: int | None = None) -> None:
+    """Announce "retro N is at version v": what `_bump` registers to run on commit.
+
+    `escape_id` is a hint: the change touched only that escape's card. A board exactly one
+    version behind can re-fetch just the card; any other board re-fetches all of it.
+    """
+    payload: dict[str, Any] = {"version": version}
+    if escape_id is not None:
+        payload["escape"] = escape_id
+    publish(retro_id, VERSION, payload)
 
 
 def channel(retro_id: int, url: str | None = None) -> str:

@@ -193,6 +193,19 @@ def _vote_counts(retro: Retrospective, voter: User | None) -> dict[int, tuple[in
     return {row["escape_id"]: (row["total"], row["mine"]) for row in rows}
 
 
+def my_votes(retro: Retrospective, voter: User) -> dict[int, int]:
+    """escape id -> the voter's own dots on it (empty before voting opens)."""
+    if retro.voting == VotingState.NOT_STARTED:
+        return {}
+    rows = (
+        Vote.objects.filter(retro=retro, voter=voter)
+        .values("escape_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row["escape_id"]: row["n"] for row in rows}
+
+
 def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
     """Everything the board shows, in six queries whatever its size.
 

@@ -64,16 +64,21 @@ def _lock(retro: Retrospective) -> Retrospective:
     return retro
 
 
-def _bump(retro: Retrospective) -> None:
+def _bump(retro: Retrospective, *, escape_id: int | None = None) -> None:
     """Count one change of the retro or its board. Call while holding the retro row lock.
 
     Once the transaction commits, "retro N is at version v" goes to every open board
-    (retros/events.py), which re-fetches its regions. A rolled-back write publishes nothing;
-    a failed publish is logged and never fails the write (boards catch up on reconnect).
+    (retros/events.py), which re-fetches its regions. `escape_id` says the change touched
+    only that escape's card (and the counts beside it), so a board that is one version
+    behind re-fetches just that card. A rolled-back write publishes nothing; a failed
+    publish is logged and never fails the write (boards catch up on reconnect).
     """
     Retrospective.objects.filter(pk=retro.pk).update(version=F("version") + 1)
     retro.refresh_from_db(fields=["version"])
-    transaction.on_commit(partial(events.publish_version, retro.pk, retro.version), robust=True)
+    transaction.on_commit(
+        partial(events.publish_version, retro.pk, retro.version, escape_id=escape_id),
+        robust=True,
+    )
 
 
 def _require_phase(retro: Retrospective, allowed: Collection[str], doing: str) -> None:
@@ -283,7 +288,7 @@ def retro_escape_classify(
     if category not in Category.values:
         raise ValidationError({"category": "Choose a category."})
     classified = escape_services.escape_classify(escape=escape, category=category, stage=stage)
-    _bump(retro)
+    _bump(retro, escape_id=escape.pk)
     return classified
 
 
@@ -344,7 +349,7 @@ def why_add(
         text=clean,
         author=None if retro.anonymous else author,
     )
-    _bump(retro)
+    _bump(retro, escape_id=escape.pk)
     return why
 
 
@@ -373,7 +378,7 @@ def why_edit(*, why: Why, text: str, expected_revision: int) -> Why:
     fresh.text = clean
     fresh.revision += 1  # safe: every write to the retro's whys holds the retro lock
     fresh.save(update_fields=["text", "revision", "updated_at"])
-    _bump(retro)
+    _bump(retro, escape_id=why.escape_id)
     return fresh
 
 
@@ -385,7 +390,7 @@ def why_delete(*, why: Why) -> None:
     if fresh.children.exists():
         raise ValidationError("This why has answers under it; delete those first.")
     fresh.delete()
-    _bump(retro)
+    _bump(retro, escape_id=why.escape_id)
 
 
 @transaction.atomic
@@ -405,7 +410,7 @@ def why_mark_root_cause(*, why: Why, kind: str) -> Why:
     # The text revision is left alone: marking does not conflict with a text edit.
     fresh.root_cause_kind = kind
     fresh.save(update_fields=["root_cause_kind", "updated_at"])
-    _bump(retro)
+    _bump(retro, escape_id=why.escape_id)
     return fresh
 
 
@@ -417,7 +422,7 @@ def why_unmark_root_cause(*, why: Why) -> Why:
     if fresh.root_cause_kind:
         fresh.root_cause_kind = ""
         fresh.save(update_fields=["root_cause_kind", "updated_at"])
-        _bump(retro)
+        _bump(retro, escape_id=why.escape_id)
     return fresh
 
 
@@ -495,7 +500,7 @@ def action_add(
     action = PreventativeAction.objects.create(
         retro=retro, escape=escape, created_by=created_by, **fields
     )
-    _bump(retro)
+    _bump(retro, escape_id=escape.pk)
     return action
 
 
@@ -533,7 +538,7 @@ def action_update(
     for name, value in fields.items():
         setattr(fresh, name, value)
     fresh.save(update_fields=[*fields, "updated_at"])
-    _bump(retro)
+    _bump(retro, escape_id=action.escape_id)
     return fresh
 
 
@@ -542,4 +547,4 @@ def action_delete(*, action: PreventativeAction) -> None:
     retro = _lock(action.retro)
     _require_phase(retro, ACTION_PHASES, "Deleting preventative actions")
     _fresh_action(action).delete()
-    _bump(retro)
+    _bump(retro, escape_id=action.escape_id)

@@ -65,8 +65,11 @@ def sse(kind: str, data: dict[str, Any], event_id: int | None = None) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n"
 
 
-def _version_event(version: int) -> str:
-    return sse(events.VERSION, {"version": version}, event_id=version)
+def _version_event(version: int, escape_id: Any = None) -> str:
+    data: dict[str, Any] = {"version": version}
+    if isinstance(escape_id, int):
+        data["escape"] = escape_id  # only this escape's card changed (see services._bump)
+    return sse(events.VERSION, data, event_id=version)
 
 
 async def _stream(retro_id: int, user_id: int) -> AsyncIterator[str]:
@@ -110,7 +113,7 @@ async def _forward(
             version = int(event.data.get("version", 0))
             if version > sent:
                 sent = version
-                yield _version_event(version)
+                yield _version_event(version, event.data.get("escape"))
         elif event.kind == events.PRESENCE:
             yield sse(events.PRESENCE, {})
         elif event.kind == events.RESYNC:

@@ -6,15 +6,18 @@ rendered inside it, status 200 because htmx does not swap 4xx answers. Without J
 the POST redirects back to the board and errors travel as messages.
 """
 
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date
 from typing import Any
 
 import segno
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.cache import cache
+from django.core.exceptions import BadRequest, ValidationError
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -56,6 +59,7 @@ from retros.selectors import (
     get_retro_for_team,
     get_team_escape,
     get_why_for_retro,
+    my_votes,
     retro_board,
     retros_for_team,
     team_member_names,
@@ -253,13 +257,89 @@ def retro_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpR
     retro = get_retro_for_team(membership.team, pk)
     htmx = getattr(request, "htmx", None)
     if htmx and not htmx.history_restore_request:
-        # The live board (static/js/board.js) re-fetches its regions: just #board.
-        response = render(request, f"{BOARD}#board", _context(membership, retro))
+        # The live board (static/js/board.js) re-fetches its regions: just #board, or with
+        # ?escape=… only those escapes' cards and the counts beside them.
+        escape_ids = _card_ids(request, retro)
+        if escape_ids:
+            response = HttpResponse(_cards_html(request, membership, retro, escape_ids))
+        else:
+            response = render(request, f"{BOARD}#board", _context(membership, retro))
     else:
         context = _context(membership, retro, **_join_context(request, retro))
         response = render(request, BOARD, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+MAX_CARDS_PER_REFRESH = 5
+CARDS_CACHE_SECONDS = 60
+CSRF_SLOT = "LEAKSEALCSRFSLOT"  # where the requester's CSRF token goes in a shared render
+
+
+def _card_ids(request: HttpRequest, retro: Retrospective) -> list[int]:
+    """The escapes of `?escape=`; one no longer on the board is a 404 (re-fetch it all)."""
+    values = request.GET.getlist("escape")
+    if not values:
+        return []
+    if len(values) > MAX_CARDS_PER_REFRESH or not all(v.isdigit() for v in values):
+        raise BadRequest("escape= takes up to five escape ids")
+    return list(dict.fromkeys(int(v) for v in values))
+
+
+def _cards_html(
+    request: HttpRequest, membership: Membership, retro: Retrospective, escape_ids: list[int]
+) -> str:
+    """Some cards of the board, rendered once per version for everyone who sees them alike.
+
+    After one change, every open board asks for the same cards at the same version. What
+    differs between participants is what they may do (their controls), their own votes, and
+    their CSRF token; the first two are part of the cache key, the token is put in after.
+    """
+    controls = Controls.of(membership, retro)
+    mine = my_votes(retro, membership.user)
+    variant = [
+        *(int(flag) for flag in astuple(controls)),
+        int(membership.can_facilitate),
+        sum(mine.values()),
+        *(mine.get(escape_id, 0) for escape_id in escape_ids),
+    ]
+    key = "retro-cards:{}:{}:{}:{}".format(
+        retro.pk, retro.version, ",".join(map(str, escape_ids)), ",".join(map(str, variant))
+    )
+
+    def render_cards() -> str:
+        context = _context(membership, retro, csrf_token=CSRF_SLOT)
+        context["cards"] = [context["board"].card(escape_id) for escape_id in escape_ids]
+        return render_to_string(f"{BOARD}#board_cards", context)
+
+    return _cached_once(key, render_cards).replace(CSRF_SLOT, get_token(request))
+
+
+_rendering: dict[str, threading.Lock] = {}
+_rendering_guard = threading.Lock()
+
+
+def _cached_once(key: str, render: Callable[[], str]) -> str:
+    """The cached value of `key`, rendered by one thread of this process when missing.
+
+    Fifty boards ask for the same cards within milliseconds of one another; without this
+    each of them would find the cache empty and render the cards itself.
+    """
+    html = cache.get(key)
+    if html is not None:
+        return str(html)
+    with _rendering_guard:
+        lock = _rendering.setdefault(key, threading.Lock())
+    try:
+        with lock:
+            html = cache.get(key)
+            if html is None:
+                html = render()
+                cache.set(key, html, CARDS_CACHE_SECONDS)
+            return str(html)
+    finally:
+        with _rendering_guard:
+            _rendering.pop(key, None)
 
 
 def _join_context(request: HttpRequest, retro: Retrospective) -> dict[str, Any]:

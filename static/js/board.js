@@ -7,6 +7,10 @@
  * can neither lose nor double anything; a reconnecting stream starts with the current
  * version, and one comparison brings the page up to date.
  *
+ * A version may say which escape it changed (a why, an action, a classification). When every
+ * version between the one on screen and the newest announced says so, only those cards (and
+ * the counts beside them) are fetched; a gap, or any other kind of change, fetches it all.
+ *
  * What the user is doing survives. What they typed and have not sent is carried into the new
  * HTML, with the hidden fields of its form (so an edit begun at an older revision still meets
  * the server's conflict check), the <details> they opened stay open, and the focus and caret
@@ -35,6 +39,8 @@
   let failures = 0;
   let composing = false; // an input method is composing a word
   let lastBoard = root;
+  const hints = new Map(); // announced version -> the escape it changed, or null for "any"
+  const MAX_CARDS = 5; // retros/views.py MAX_CARDS_PER_REFRESH
   const typed = new WeakSet(); // fields the user changed and has not sent
 
   const board = () => document.getElementById("board");
@@ -64,7 +70,9 @@
       }
     });
     source.addEventListener("version", (event) => {
-      const version = JSON.parse(event.data).version;
+      const data = JSON.parse(event.data);
+      const version = data.version;
+      hints.set(version, Number.isInteger(data.escape) ? data.escape : null);
       wanted = Math.max(wanted, version);
       if (version > known) refresh();
     });
@@ -90,18 +98,32 @@
     if (fetching) return; // the fetch in flight is followed by another if `wanted` moved on
     fetching = true;
     const before = known;
+    const target = wanted;
+    const cards = changedCards(known, target);
     let ok = false;
+    let answered = false;
     try {
-      const response = await fetch(refreshUrl, {
+      let url = refreshUrl;
+      if (cards) url += "?" + cards.map((id) => "escape=" + id).join("&");
+      const response = await fetch(url, {
         headers: { "HX-Request": "true" },
         cache: "no-store",
         credentials: "same-origin",
       });
-      ok = response.ok && apply(await response.text());
+      const html = response.ok ? await response.text() : "";
+      answered = true;
+      ok = response.ok && (cards ? applyCards(html, target) : apply(html));
     } catch (error) {
       // Offline: the stream's reconnect announces the version again.
     } finally {
       fetching = false;
+    }
+    for (const version of hints.keys()) if (version <= known) hints.delete(version);
+    if (cards && answered && !ok) {
+      // A card that is gone (404) or a region not on screen yet: the whole board, at once.
+      forget(target);
+      setTimeout(refresh, 0);
+      return;
     }
     if (ok && wanted <= known) {
       failures = 0;
@@ -154,6 +176,57 @@
     known = Math.max(known, version);
     stale = heldBack;
     document.dispatchEvent(new CustomEvent("leakseal:refreshed", { detail: { version } }));
+    return true;
+  }
+
+  // The escapes changed by versions (from, to], if every one of them said which; else null.
+  function changedCards(from, to) {
+    if (to <= from || stale) return null;
+    const ids = new Set();
+    for (let version = from + 1; version <= to; version++) {
+      const id = hints.get(version);
+      if (id === undefined || id === null) return null;
+      ids.add(id);
+    }
+    return ids.size <= MAX_CARDS ? Array.from(ids) : null;
+  }
+
+  function forget(upTo) {
+    for (const version of hints.keys()) if (version <= upTo) hints.set(version, null);
+  }
+
+  // Swap in the cards (and phase bar and close region) of a ?escape= answer. The board is
+  // then known to be at `target`: the versions up to it changed only these cards.
+  function applyCards(html, target) {
+    const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("board");
+    const current = board();
+    if (!fresh || !current || !("cards" in fresh.dataset)) return false;
+    if ((Number(fresh.dataset.version) || 0) < target) return false;
+    const focus = focusOf(document.activeElement, current);
+    const regions = Array.from(fresh.children).filter((node) => node.id);
+    const olds = regions.map((node) => current.querySelector(":scope > #" + CSS.escape(node.id)));
+    if (olds.includes(null)) return false;
+    let heldBack = false;
+    const added = [];
+    regions.forEach((node, i) => {
+      const old = olds[i];
+      if (sameRegion(old, node)) return;
+      if (busy(old)) {
+        heldBack = true;
+        return;
+      }
+      carry(old, node);
+      old.replaceWith(node);
+      added.push(node);
+    });
+    refocus(focus);
+    for (const node of added) {
+      htmx.process(node);
+      htmx.trigger(node, "htmx:load");
+    }
+    known = Math.max(known, target);
+    stale = heldBack;
+    document.dispatchEvent(new CustomEvent("leakseal:refreshed", { detail: { version: known } }));
     return true;
   }
 

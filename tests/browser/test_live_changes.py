@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
 from tests.browser.board import (
     COUPON,
@@ -16,10 +16,12 @@ from tests.browser.board import (
     add_first_why,
     advance_to_whys,
     assert_not_reloaded,
+    board_path,
     card,
     classification,
     classify,
     create_retro,
+    escape_id,
     first_why_field,
     mark_page,
     mark_root_cause,
@@ -179,3 +181,30 @@ def test_a_change_to_the_card_being_typed_in_shows_at_once_and_keeps_the_draft(p
     ).click()
     expect(why_texts(a.page, SSO, DRAFT + " cookie")).to_have_count(1)
     expect(why_texts(b.page, SSO, DRAFT + " cookie")).to_have_count(1)
+
+
+def test_a_change_to_one_card_refetches_that_card_and_a_phase_change_the_board(people: People):
+    facilitator, a, b, retro_id = _board_of_three(people, "Targeted refresh retro")
+    board = board_path(retro_id)
+    fetched: list[str] = []  # what B's board re-fetched of itself: "" or "?escape=…"
+
+    def record(request: Request) -> None:
+        rest = request.url.partition(board)[2] if board in request.url else "/"
+        if request.headers.get("hx-request") and (rest == "" or rest.startswith("?")):
+            fetched.append(rest)
+
+    b.page.on("request", record)
+    mark_page(b.page)
+    sso = escape_id(b.page, SSO)
+
+    text = "Safari drops third-party cookies the SSO hop relies on"
+    add_first_why(a.page, SSO, text)
+    expect(why_texts(b.page, SSO, text)).to_have_count(1)
+    assert fetched == [f"?escape={sso}"], "one card changed: only it is fetched"
+
+    fetched.clear()
+    facilitator.page.get_by_role("button", name="Open dot voting").click()
+    expect(b.page.locator("#facilitation-bar")).to_contain_text("Dot voting is open")
+    assert fetched == [""], "a change of the board itself: the whole board"
+    expect(why_texts(b.page, SSO, text)).to_have_count(1)
+    assert_not_reloaded(b.page)

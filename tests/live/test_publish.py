@@ -82,3 +82,28 @@ def test_channels_are_kept_apart_by_redis_database():
 def test_an_unknown_event_kind_is_a_programming_error():
     with pytest.raises(ValueError, match="Unknown live event kind"):
         events.publish(1, "gossip", {})
+
+
+def test_a_change_to_one_card_names_its_escape_and_a_board_change_does_not(
+    retro, escape, member, stages, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retro_advance(retro=retro, expected_phase=Phase.GATHER, to_phase=Phase.CATEGORIZE)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retro_escape_classify(
+            retro=retro, escape=escape, category="coverage_gap", stage=stages[0]
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retro_advance(retro=retro, expected_phase=Phase.CATEGORIZE, to_phase=Phase.WHYS)
+    with django_capture_on_commit_callbacks(execute=True):
+        why = services.why_add(retro=retro, escape=escape, text="No contract test", author=member)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.why_edit(why=why, text="No contract test for refunds", expected_revision=1)
+
+    assert [data for _, _, data in published] == [
+        {"version": 2},
+        {"version": 3, "escape": escape.pk},
+        {"version": 4},
+        {"version": 5, "escape": escape.pk},
+        {"version": 6, "escape": escape.pk},
+    ]

@@ -82,6 +82,31 @@ def test_a_committed_change_reaches_every_open_stream_once(
     assert again == [None, None]
 
 
+def test_a_change_to_one_card_reaches_the_stream_with_its_escape(
+    retro, escape, member, stages, django_capture_on_commit_callbacks
+):
+    client = async_client_for(member)
+
+    def classify() -> None:
+        advance(retro, django_capture_on_commit_callbacks)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.retro_escape_classify(
+                retro=retro, escape=escape, category="coverage_gap", stage=stages[0]
+            )
+
+    async def scenario():
+        reader = StreamReader(await client.get(stream_url(retro)))
+        await reader.expect("version")
+        await sync_to_async(classify)()
+        got = [await reader.expect("version"), await reader.expect("version")]
+        await reader.disconnect()
+        return got
+
+    phase, card = async_to_sync(scenario)()
+    assert phase.data == {"version": 2}
+    assert card.data == {"version": 3, "escape": escape.pk}
+
+
 def test_a_viewer_may_watch(retro, viewer):
     client = async_client_for(viewer)
 

@@ -8,7 +8,7 @@ COPY pyproject.toml ./
 RUN pip install --upgrade pip && pip install .
 COPY . .
 # collectstatic needs settings to import; these values exist only for this build step.
-RUN DEBUG=0 SECRET_KEY=collectstatic-only ALLOWED_HOSTS=build python manage.py collectstatic --noinput
+RUN DEBUG=0 SECRET_KEY=collectstatic-only LEAKSEAL_CREDENTIAL_KEYS=Wnn2o4d1Bq5DZp6jvJ0o3QdVb7n1nH7l1p9bS8Qe0vA= ALLOWED_HOSTS=build python manage.py collectstatic --noinput
 
 RUN useradd --system --uid 1000 leakseal && mkdir -p /app/var && chown leakseal /app/var
 USER leakseal

@@ -46,6 +46,16 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or _DEV_SECRET_KEY
 if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
 
+# Tracker credentials are encrypted with these Fernet keys (comma-separated, newest first;
+# `python manage.py rotate_credentials` re-encrypts everything with the first). Without any,
+# a development key is derived from SECRET_KEY, which DEBUG=0 refuses.
+CREDENTIAL_KEYS = envlist("LEAKSEAL_CREDENTIAL_KEYS", "")
+if not DEBUG and not CREDENTIAL_KEYS:
+    raise ImproperlyConfigured(
+        "LEAKSEAL_CREDENTIAL_KEYS must be set when DEBUG is off (make one: python -c "
+        '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+    )
+
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -157,6 +167,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # The outbox's backstop: pushes whose task was lost (the broker was down at commit).
+    "integrations-outbox-sweep": {"task": "integrations.outbox_sweep", "schedule": 30.0},
+    # Status and escape intake when webhooks are missed or not configured.
+    "integrations-poll": {"task": "integrations.poll_all", "schedule": 300.0},
+}
+
+# Tracker calls: connect and read timeouts in seconds (integrations/http.py).
+TRACKER_CONNECT_TIMEOUT = float(os.environ.get("TRACKER_CONNECT_TIMEOUT", "5"))
+TRACKER_READ_TIMEOUT = float(os.environ.get("TRACKER_READ_TIMEOUT", "20"))
 
 # --- Auth.
 AUTH_PASSWORD_VALIDATORS = [

@@ -548,3 +548,49 @@ def action_delete(*, action: PreventativeAction) -> None:
     _require_phase(retro, ACTION_PHASES, "Deleting preventative actions")
     _fresh_action(action).delete()
     _bump(retro, escape_id=action.escape_id)
+
+
+# --- The tracker's side of an action (integrations/): allowed on a closed retro.
+
+TRACKER_FIELDS = frozenset(
+    {
+        "tracker",
+        "push_state",
+        "external_key",
+        "external_url",
+        "sprint",
+        "external_status",
+        "last_error",
+        "done_at",
+    }
+)
+
+
+@transaction.atomic
+def action_tracker_update(*, action_id: int, **fields: Any) -> PreventativeAction | None:
+    """Record what happened to an action's ticket: its push state, key, link, sprint, status.
+
+    The one write a closed retro still takes (its tickets live on in the tracker), so it does
+    not go through `_lock`. It bumps the retro's version, so every open board and actions list
+    shows the push live. None when the action is gone.
+    """
+    unknown = set(fields) - TRACKER_FIELDS
+    if unknown:
+        raise ValueError(f"Not a tracker field of an action: {sorted(unknown)}")
+    retro_id = (
+        PreventativeAction.objects.filter(pk=action_id).values_list("retro_id", flat=True).first()
+    )
+    if retro_id is None:
+        return None
+    retro = Retrospective.objects.select_for_update().get(pk=retro_id)
+    action = PreventativeAction.objects.filter(pk=action_id).first()
+    if action is None:
+        return None
+    changed = [name for name, value in fields.items() if getattr(action, name) != value]
+    if not changed:
+        return action
+    for name in changed:
+        setattr(action, name, fields[name])
+    action.save(update_fields=[*changed, "updated_at"])
+    _bump(retro, escape_id=action.escape_id)
+    return action

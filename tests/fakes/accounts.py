@@ -1,0 +1,15 @@
+"""The accounts the fake trackers accept: what a test connection signs in with."""
+
+JIRA_EMAIL = "bot@acme.test"
+JIRA_TOKEN = "jira-api-token-7Qx"
+JIRA_PAT = "jira-dc-pat-5Lm"
+JIRA_PROJECT = "SHOP"
+JIRA_BOARD = 1
+JIRA_WEBHOOK_SECRET = "jira-hook-secret-9Zt"
+
+ADO_ORG = "acme"
+ADO_PROJECT = "Shop"
+ADO_TEAM = "Shop Team"
+ADO_PAT = "ado-pat-3Kd"
+ADO_HOOK_USER = "leakseal"
+ADO_HOOK_PASSWORD = "ado-hook-secret-2Wq"

@@ -60,3 +60,8 @@ clean:
 .PHONY: bench
 bench: install
 	$(PY) bench/live_board.py $(BENCH_ARGS)
+
+# The tracker-push benchmark (bench/tracker_push.py): needs REDIS_URL (and DATABASE_URL for PostgreSQL).
+.PHONY: bench-push
+bench-push: install
+	$(PY) bench/tracker_push.py $(BENCH_ARGS)

@@ -10,4 +10,7 @@ urlpatterns = [
     path("t/<slug:team>/", include("escapes.urls")),
     path("t/<slug:team>/", include("escapes.release_urls")),
     path("t/<slug:team>/retros/", include("retros.urls")),
+    path("t/<slug:team>/integrations/", include("integrations.urls_settings")),
+    path("t/<slug:team>/integrations/", include("integrations.urls_push")),
+    path("hooks/", include("integrations.urls_webhooks")),
 ]

@@ -269,7 +269,11 @@ def retro_close(*, retro: Retrospective, by: User) -> Retrospective:
     retro.closed_at = timezone.now()
     retro.save(update_fields=["phase", "closed_at"])
     _bump(retro)
-    # The integrations issue queues each action's ticket push here, on commit.
+    # Each action becomes a ticket: its outbox row now, its push task on commit. Imported
+    # here because integrations imports this module.
+    from integrations.push import pushes_queue
+
+    pushes_queue(retro=retro)
     log.info("retro %s closed by user %s", retro.pk, by.pk)
     return retro
 

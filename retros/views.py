@@ -300,6 +300,7 @@ def _cards_html(
     variant = [
         *(int(flag) for flag in astuple(controls)),
         int(membership.can_facilitate),
+        int(membership.can_write),  # a closed retro's Retry button (integrations) needs it
         sum(mine.values()),
         *(mine.get(escape_id, 0) for escape_id in escape_ids),
     ]
@@ -360,7 +361,13 @@ def _join_context(request: HttpRequest, retro: Retrospective) -> dict[str, Any]:
 def retro_summary(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
     retro = get_retro_for_team(membership.team, pk)
     board = retro_board(retro)
-    context = {"team": membership.team, "retro": retro, "board": board, "totals": board.totals}
+    context = {
+        "team": membership.team,
+        "membership": membership,
+        "retro": retro,
+        "board": board,
+        "totals": board.totals,
+    }
     return render(request, "retros/retro_summary.html", context)
 
 

@@ -17,7 +17,12 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from teams.models import Membership
-from teams.selectors import get_facilitator_membership, get_membership, get_rw_membership
+from teams.selectors import (
+    get_admin_membership,
+    get_facilitator_membership,
+    get_membership,
+    get_rw_membership,
+)
 
 TeamView = Callable[Concatenate[HttpRequest, Membership, ...], HttpResponse]
 AsyncResponse = Coroutine[Any, Any, HttpResponseBase]
@@ -25,8 +30,10 @@ AsyncTeamView = Callable[Concatenate[HttpRequest, Membership, ...], AsyncRespons
 
 
 def _membership_for(
-    user: User | AnonymousUser, team: str, *, write: bool, facilitate: bool
+    user: User | AnonymousUser, team: str, *, write: bool, facilitate: bool, admin: bool = False
 ) -> Membership:
+    if admin:
+        return get_admin_membership(user, team)
     if facilitate:
         return get_facilitator_membership(user, team)
     if write:
@@ -35,15 +42,21 @@ def _membership_for(
 
 
 def team_view(
-    *, write: bool = False, facilitate: bool = False
+    *, write: bool = False, facilitate: bool = False, admin: bool = False
 ) -> Callable[[TeamView], Callable[..., HttpResponse]]:
-    """Wrap a view taking (request, membership, **kwargs); the URL must capture `team`."""
+    """Wrap a view taking (request, membership, **kwargs); the URL must capture `team`.
+
+    `write` lets every member but viewers in, `facilitate` facilitators and admins, `admin`
+    team admins only.
+    """
 
     def decorator(view: TeamView) -> Callable[..., HttpResponse]:
         @wraps(view)
         @login_required
         def wrapper(request: HttpRequest, team: str, *args: Any, **kwargs: Any) -> HttpResponse:
-            membership = _membership_for(request.user, team, write=write, facilitate=facilitate)
+            membership = _membership_for(
+                request.user, team, write=write, facilitate=facilitate, admin=admin
+            )
             with timezone.override(membership.team.tzinfo):
                 return view(request, membership, *args, **kwargs)
 

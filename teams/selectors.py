@@ -6,16 +6,23 @@ is indistinguishable from one that does not exist (404).
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 
 from teams.models import Membership, Team
 
 
 def teams_for_user(user: User | AnonymousUser) -> QuerySet[Team]:
+    """The user's teams, each with `my_role` (their role in it) and its tracker connection."""
     if not user.is_authenticated:
         return Team.objects.none()
-    return Team.objects.filter(memberships__user=user).order_by("name")
+    return (
+        Team.objects.filter(memberships__user=user)
+        # The annotation reuses the filter's join, so it is this user's membership's role.
+        .annotate(my_role=F("memberships__role"))
+        .select_related("tracker_connection")
+        .order_by("name")
+    )
 
 
 def get_membership(user: User | AnonymousUser, team_slug: str) -> Membership:
@@ -37,6 +44,14 @@ def get_rw_membership(user: User | AnonymousUser, team_slug: str) -> Membership:
     membership = get_membership(user, team_slug)
     if not membership.can_write:
         raise PermissionDenied("Viewers cannot change this team's data.")
+    return membership
+
+
+def get_admin_membership(user: User | AnonymousUser, team_slug: str) -> Membership:
+    """Like `get_membership`, but only a team admin gets through; other members get 403."""
+    membership = get_membership(user, team_slug)
+    if not membership.is_admin:
+        raise PermissionDenied("Only an admin of this team can do this.")
     return membership
 
 

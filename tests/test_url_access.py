@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from escapes.models import Escape, PipelineStage, Release
+from integrations.models import TrackerConnection, TrackerKind
 from retros.models import PreventativeAction, RetroEscape, Retrospective, Why
 from teams.models import Role, Team
 from teams.services import api_token_create
@@ -112,6 +113,14 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/retros/<int:pk>/": R,
     "t/<slug:team>/retros/<int:pk>/summary/": R,
     "t/<slug:team>/retros/<int:pk>/summary.md": R,
+    "t/<slug:team>/integrations/connection/": (Access("admin"), A),
+    "t/<slug:team>/integrations/connection/test/": A,
+    "t/<slug:team>/integrations/connection/delete/": A,
+    "t/<slug:team>/integrations/actions/<int:action_id>/push/retry/": W,
+    # Tracker webhooks: no session; the URL token finds the connection and only the signature
+    # (Jira) or the subscription's credentials (Azure DevOps) prove a delivery.
+    "hooks/jira/<str:token>/": Access("webhook", "POST"),
+    "hooks/azure/<str:token>/": Access("webhook", "POST"),
     "t/<slug:team>/retros/<int:pk>/escapes/add/": F,
     "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/remove/": F,
     "t/<slug:team>/retros/<int:pk>/advance/": F,
@@ -190,9 +199,19 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
     action = PreventativeAction.objects.create(
         retro=retro, escape=escape, kind="new_test", title="Contract test", stage=stage
     )
+    connection = TrackerConnection(
+        team=team,
+        kind=TrackerKind.JIRA_CLOUD,
+        base_url="https://acme.atlassian.net",
+        project="SHOP",
+        account_email="bot@acme.test",
+    )
+    connection.webhook_secret = "walk-secret"
+    connection.save()
     return {
         "team": team.slug,
         "slug": team.slug,
+        "webhook_token": connection.webhook_token,
         "pk_by_route": {
             "escapes/<int:pk>": escape.pk,
             "releases/<int:pk>": release.pk,
@@ -225,6 +244,7 @@ def _path(route: str, world: dict, persona: User) -> str:
         "<int:action_id>": str(world["action_id"]),
         "<version>": world["version"],
         "<uidb64>/<token>": "MQ/set-password",
+        "<str:token>": world["webhook_token"],
     }
     for marker, value in replacements.items():
         path = path.replace(marker, value)
@@ -275,6 +295,10 @@ def test_route_access(route: str, access: Access, persona: str, world, request):
             assert status == 404, "revoking somebody else's token must look like a missing one"
         else:
             assert status in (200, 302), (path, status)
+    elif access.who == "webhook":
+        # The team's connection is Jira: its token opens the Jira endpoint only, and a signed-in
+        # session is no proof of a delivery.
+        assert status == (401 if route.startswith("hooks/jira/") else 404), (path, status)
     elif persona == "outsider":
         assert status == 404, (path, status)
     elif persona in ALLOWED[access.who]:

@@ -6,8 +6,10 @@ the fake answers as a 500 with the reason *and* records, so the test that caused
 
 Both OpenAPI 3 (Jira) and Swagger 2 (Azure DevOps) are read. Schemas are checked with
 jsonschema (draft 4, the dialect both are based on), `$ref`s resolved inside the document;
-OpenAPI 3's `nullable` and Swagger's `x-nullable` become `"type": [..., "null"]`, and one
-generator quirk of the Azure DevOps files is undone (see `_nullable`).
+OpenAPI 3's `nullable` and Swagger's `x-nullable` become `"type": [..., "null"]`, and three
+generator quirks of the Azure DevOps files are undone: a list typed as an object (see
+`_nullable`), any value typed as an object (`_any_object`), and collections, which the service
+wraps as {"count", "value"} while the documents describe the bare list (`check_response`).
 Jira Data Center speaks REST v2, which the Cloud document describes under /rest/api/3 with the
 same request and response shapes (only v3's `description` is a document instead of text, and
 the document leaves issue fields free-form), so /rest/api/2/... is checked as /rest/api/3/....
@@ -26,8 +28,9 @@ from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-# A copy of ../shared/specs, so that a clone anywhere can check itself; test_spec.py checks
-# the copy is still equal to the shared files where those are present.
+# A copy of ../shared/specs, so that a clone anywhere can check itself;
+# tests/integrations/test_fake_specs.py checks the copy still equals the shared files where
+# those are present.
 SPECS = Path(__file__).resolve().parent / "specs"
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
@@ -69,6 +72,28 @@ def _nullable(node: Any) -> Any:
     return node
 
 
+def _any_object(node: Any) -> Any:
+    """Azure DevOps' generator writes a C# `object` (any JSON value) as a bare "type": "object".
+
+    So `WorkItem.fields` reads `"additionalProperties": {"type": "object"}` although every
+    work item carries strings and numbers there ("System.Title", "System.Rev"); the schema of
+    such a value is made to accept anything. Only for the Swagger 2 (Azure DevOps) files.
+    """
+    if isinstance(node, dict):
+        node = {key: _any_object(value) for key, value in node.items()}
+        extra = node.get("additionalProperties")
+        if (
+            isinstance(extra, dict)
+            and set(extra) - {"description"} == {"type"}
+            and extra["type"] == "object"
+        ):
+            node["additionalProperties"] = {}
+        return node
+    if isinstance(node, list):
+        return [_any_object(item) for item in node]
+    return node
+
+
 def _escape(part: str) -> str:
     return part.replace("~", "~0").replace("/", "~1")
 
@@ -78,12 +103,14 @@ class Spec:
         path = SPECS / filename
         self.name = filename
         self.doc: dict[str, Any] = _nullable(json.loads(path.read_text(encoding="utf-8-sig")))
+        self.swagger2 = str(self.doc.get("swagger", "")).startswith("2")
+        if self.swagger2:
+            self.doc = _any_object(self.doc)
         operation = self.doc.get("definitions", {}).get("JsonPatchOperation", {})
         if "value" in operation.get("properties", {}):
             # "The value for the operation. This is either a primitive or a JToken", typed
             # "object" by the generator: any JSON value.
             operation["properties"]["value"].pop("type", None)
-        self.swagger2 = str(self.doc.get("swagger", "")).startswith("2")
         self.uri = f"urn:leakseal-spec:{filename}"
         self.registry: Registry = Registry().with_resource(
             self.uri, Resource.from_contents(self.doc, default_specification=DRAFT4)
@@ -211,6 +238,20 @@ class Spec:
             if "schema" not in response:
                 return
             schema_pointer = f"{pointer}/schema"
+            if self._deref(response["schema"]).get("type") == "array":
+                # Azure DevOps sends every collection wrapped (VssJsonCollectionWrapper):
+                # {"count": n, "value": [...]}; its documents describe the bare list.
+                if not (
+                    isinstance(body, dict)
+                    and set(body) == {"count", "value"}
+                    and isinstance(body["value"], list)
+                    and body["count"] == len(body["value"])
+                ):
+                    raise SpecViolation(
+                        f"{self.name}: {where} {status} response must be a collection "
+                        '{"count": n, "value": [...]}'
+                    )
+                body = body["value"]
         else:
             content = response.get("content", {})
             if "application/json" not in content or "schema" not in content["application/json"]:

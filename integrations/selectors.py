@@ -1,0 +1,26 @@
+"""Reads of a team's tracker connection for the pages; the permission check is the caller's."""
+
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+
+from integrations.models import TrackerConnection
+from teams.models import Team
+
+
+def connection_for_team(team: Team) -> TrackerConnection | None:
+    """The team's connection, or None when it has not connected a tracker."""
+    return TrackerConnection.objects.select_related("team").filter(team=team).first()
+
+
+def webhook_url(connection: TrackerConnection) -> str:
+    """The absolute URL the tracker must call for this connection's deliveries.
+
+    The webhook routes are named "webhook_jira" / "webhook_azure" (integrations.urls_webhooks);
+    until they exist the path they will have is built by hand, so the page still says it.
+    """
+    name, prefix = ("webhook_jira", "jira") if connection.is_jira else ("webhook_azure", "azure")
+    try:
+        path = reverse(name, kwargs={"token": connection.webhook_token})
+    except NoReverseMatch:
+        path = f"/hooks/{prefix}/{connection.webhook_token}/"
+    return f"{settings.SITE_URL}{path}"

@@ -225,6 +225,7 @@
       htmx.trigger(node, "htmx:load");
     }
     known = Math.max(known, target);
+    current.dataset.version = String(known); // as a whole-board refresh leaves it
     stale = heldBack;
     document.dispatchEvent(new CustomEvent("leakseal:refreshed", { detail: { version: known } }));
     return true;

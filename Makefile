@@ -65,3 +65,8 @@ bench: install
 .PHONY: bench-push
 bench-push: install
 	$(PY) bench/tracker_push.py $(BENCH_ARGS)
+
+# The dashboard benchmark (bench/dashboard.py): needs DATABASE_URL (PostgreSQL); builds 1M escapes.
+.PHONY: bench-dashboard
+bench-dashboard: install
+	$(PY) bench/dashboard.py $(BENCH_ARGS)

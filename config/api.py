@@ -8,6 +8,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 
 from escapes.api import router as escapes_router
+from escapes.dashboard_api import router as dashboard_router
 from retros.api import router as retros_router
 from teams.api import error_items
 from teams.api import router as teams_router
@@ -29,6 +30,7 @@ api = NinjaAPI(
 api.add_router("/teams", teams_router)
 api.add_router("/teams", escapes_router)
 api.add_router("/teams", retros_router)
+api.add_router("/", dashboard_router)
 
 
 @api.exception_handler(AuthenticationError)

@@ -172,6 +172,8 @@ CELERY_BEAT_SCHEDULE = {
     "integrations-outbox-sweep": {"task": "integrations.outbox_sweep", "schedule": 30.0},
     # Status and escape intake when webhooks are missed or not configured.
     "integrations-poll": {"task": "integrations.poll_all", "schedule": 300.0},
+    # The dashboard rollups' backstop: recomputes lost to a broker outage, emptied months.
+    "escapes-rollup-full": {"task": "escapes.rollup_full", "schedule": 3600.0},
 }
 
 # Tracker calls: connect and read timeouts in seconds (integrations/http.py).

@@ -1,11 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from escapes import dashboard_urls
+
 urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("", include("teams.urls")),
+    path("", include(dashboard_urls.urlpatterns)),
+    path("t/<slug:team>/", include(dashboard_urls.team_urlpatterns)),
     path("t/<slug:team>/", include("escapes.team_urls")),
     path("t/<slug:team>/", include("escapes.urls")),
     path("t/<slug:team>/", include("escapes.release_urls")),

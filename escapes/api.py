@@ -39,6 +39,7 @@ from escapes.models import (
     Source,
     StageCatch,
 )
+from escapes.rollups import rollups_queue
 from escapes.selectors import EscapeFilters, escapes_for_team, get_escape_for_team
 from escapes.services import escape_build, escape_create, escape_update, release_create
 from escapes.services import stage_catches_report as stage_catches_report_service
@@ -372,11 +373,14 @@ def _bulk_create(team: Team, items: list[EscapeIn], user: User) -> list[tuple[st
                 if errors:
                     escape_build(data=data, **kwargs)
                 else:
-                    results.append(("created", escape_create(data=data, **kwargs)))
+                    created = escape_create(data=data, queue_rollups=False, **kwargs)
+                    results.append(("created", created))
             except DjangoValidationError as exc:
                 errors.extend(error_items(exc, loc))
         if errors:
             raise NinjaValidationError(errors)  # inside the atomic block: rolls back
+        # One recompute for the whole batch, on commit.
+        rollups_queue(team=team, detected=[e.detected_at for s, e in results if s == "created"])
     return results
 
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
+from escapes.metrics import DATA_PROBLEM_LABELS
 from escapes.models import (
     TEXT_MAX,
     Category,
@@ -16,7 +17,7 @@ from escapes.models import (
     Release,
     Severity,
 )
-from escapes.selectors import EscapeFilters, team_components, team_releases, team_stages
+from escapes.selectors import NONE, EscapeFilters, team_components, team_releases, team_stages
 from escapes.services import ESCAPE_FIELDS
 from teams.models import Team
 
@@ -25,6 +26,9 @@ UNKNOWN_RELEASE = "Unknown release for this team."
 
 
 # Choices and querysets depend on the team, so they are set per form instance.
+MAX_IDS = 200
+
+
 def _choice(form: forms.Form, name: str) -> forms.ChoiceField:
     return cast(forms.ChoiceField, form.fields[name])
 
@@ -47,16 +51,45 @@ class EscapeFilterForm(forms.Form):
     severity = forms.ChoiceField(required=False)
     component = forms.ChoiceField(required=False)
     status = forms.ChoiceField(required=False)
+    # Set by the dashboard's links (hidden from the register's own form).
+    detected_from = forms.DateField(
+        label="Detected from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    detected_to = forms.DateField(
+        label="Detected until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    problem = forms.ChoiceField(label="Data problem", required=False)
+    ids = forms.CharField(
+        label="Escapes", required=False, max_length=2000, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
+        data = args[0] if args else kwargs.get("data")
+        self.stage_none = False
+        if data is not None and data.get("stage") == NONE:
+            # "Escapes no stage was named for": not a stage, so not the model field's value.
+            self.stage_none = True
+            data = data.copy()
+            data.pop("stage")
+            args = (data, *args[1:]) if args else args
+            kwargs = {**kwargs, "data": data} if "data" in kwargs else kwargs
         super().__init__(*args, **kwargs)
         self.fields["q"].widget = forms.TextInput(attrs={"type": "search", "placeholder": "Search"})
-        _choice(self, "category").choices = [("", "Any category"), *Category.choices]
+        _choice(self, "category").choices = [
+            ("", "Any category"),
+            *Category.choices,
+            (NONE, "No category"),
+        ]
         _model_choice(self, "stage").queryset = team_stages(team)
         _model_choice(self, "release").queryset = team_releases(team)
         _choice(self, "severity").choices = [("", "Any severity"), *Severity.choices]
         components = [(c, c) for c in team_components(team)]
-        _choice(self, "component").choices = [("", "Any component"), *components]
+        _choice(self, "component").choices = [
+            ("", "Any component"),
+            *components,
+            (NONE, "No component"),
+        ]
+        _choice(self, "problem").choices = [("", "Any"), *DATA_PROBLEM_LABELS.items()]
         _choice(self, "status").choices = [("", "Any status"), *EscapeStatus.choices]
 
     def filters(self) -> tuple[EscapeFilters, list[str]]:
@@ -66,12 +99,21 @@ class EscapeFilterForm(forms.Form):
             f"Ignored the {self.fields[name].label or name} filter: {' '.join(map(str, errors))}"
             for name, errors in self.errors.items()
         ]
-        data = {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
-        return EscapeFilters(**data), warnings
+        data = {k: v for k, v in self.cleaned_data.items() if v not in (None, "", ())}
+        return EscapeFilters(**data, stage_none=self.stage_none), warnings
+
+    def clean_ids(self) -> tuple[int, ...]:
+        raw = self.cleaned_data.get("ids") or ""
+        parts = [part.strip() for part in raw.split(",") if part.strip()]
+        if not all(part.isdigit() for part in parts):
+            raise ValidationError("Give escape ids as numbers separated by commas.")
+        if len(parts) > MAX_IDS:
+            raise ValidationError(f"At most {MAX_IDS} escape ids.")
+        return tuple(int(part) for part in parts)
 
     @property
     def is_filtered(self) -> bool:
-        return any(self.data.get(name) for name in self.fields)
+        return self.stage_none or any(self.data.get(name) for name in self.fields)
 
 
 def _datetime_field(label: str, *, required: bool = False) -> forms.DateTimeField:

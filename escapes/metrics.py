@@ -160,12 +160,15 @@ def _release_escape_counts(release_ids: Sequence[int]) -> dict[int, int]:
 # --- Date ranges ------------------------------------------------------------------------
 
 
-def _local_midnight_in_utc(day: date, tz: ZoneInfo) -> datetime:
+def local_midnight_in_utc(day: date, tz: ZoneInfo) -> datetime:
     try:
         return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
     except OverflowError:
         # Dates at the very ends of the calendar: the range is open on that side.
         return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+_local_midnight_in_utc = local_midnight_in_utc  # the name escapes/rollups.py imports
 
 
 @dataclass(frozen=True)
@@ -182,14 +185,14 @@ class DateRange:
 
     @property
     def start_utc(self) -> datetime:
-        return _local_midnight_in_utc(self.start, self.tz)
+        return local_midnight_in_utc(self.start, self.tz)
 
     @property
     def end_utc(self) -> datetime:
         """Exclusive: local midnight after `end`."""
         if self.end == date.max:
             return datetime.max.replace(tzinfo=UTC)
-        return _local_midnight_in_utc(self.end + timedelta(days=1), self.tz)
+        return local_midnight_in_utc(self.end + timedelta(days=1), self.tz)
 
     @property
     def days(self) -> int:

@@ -187,3 +187,31 @@ class Escape(models.Model):
         if self.merged_at is None:
             problems.append("merge time unknown")
         return problems
+
+
+class EscapeRollup(models.Model):
+    """One team's escapes detected in one local calendar month, as compact columns.
+
+    Kept by escapes/rollups.py (on commit of every change, and by beat as a backstop) and
+    read by escapes/dashboard.py instead of scanning escapes; its docstring has the layout.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="The 1st of the month, in the team's local time.")
+    # The zone the escapes were bucketed in: rows of another zone than the team's are stale.
+    timezone = models.CharField(max_length=64)
+    escapes = models.PositiveIntegerField(help_text="Rows in `columns`, data problems included.")
+    columns = models.BinaryField()
+    meta = models.JSONField(default=dict)
+    # sha1 of columns and meta: readers cache decoded rows by it, and the full recompute
+    # rewrites only the rows whose digest changed.
+    digest = models.CharField(max_length=40)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "month"], name="rollup_unique_team_month")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_id} {self.month:%Y-%m}"

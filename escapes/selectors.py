@@ -1,10 +1,12 @@
 """Reads of the escape register, always scoped to one team, with their joins done up front."""
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
+from escapes.metrics import local_midnight_in_utc
 from escapes.models import Escape, EscapeQuerySet, PipelineStage, Release
 from retros.models import PreventativeAction, RetroEscape
 from teams.models import Team
@@ -21,6 +23,13 @@ class EscapeFilters:
     component: str = ""
     status: str = ""
     q: str = ""
+    # From the dashboard's links: "none" for category/component, no stage, a detection range
+    # in the team's local dates, a kind of data problem, or the ids of the escapes behind a number.
+    stage_none: bool = False
+    detected_from: date | None = None
+    detected_to: date | None = None
+    problem: str = ""
+    ids: tuple[int, ...] = ()
 
 
 def escapes_for_team(team: Team, filters: EscapeFilters | None = None) -> EscapeQuerySet:
@@ -29,15 +38,26 @@ def escapes_for_team(team: Team, filters: EscapeFilters | None = None) -> Escape
     if filters is None:
         return qs
     if filters.category:
-        qs = qs.filter(category=filters.category)
+        qs = qs.filter(category="" if filters.category == NONE else filters.category)
     if filters.stage is not None:
         qs = qs.filter(stage=filters.stage)
+    if filters.stage_none:
+        qs = qs.filter(stage__isnull=True)
     if filters.release is not None:
         qs = qs.filter(release=filters.release)
     if filters.severity:
         qs = qs.filter(severity=filters.severity)
     if filters.component:
-        qs = qs.filter(component=filters.component)
+        qs = qs.filter(component="" if filters.component == NONE else filters.component)
+    if filters.detected_from is not None:
+        qs = qs.filter(detected_at__gte=local_midnight_in_utc(filters.detected_from, team.tzinfo))
+    if filters.detected_to is not None:
+        after = filters.detected_to + timedelta(days=1)
+        qs = qs.filter(detected_at__lt=local_midnight_in_utc(after, team.tzinfo))
+    if filters.problem:
+        qs = qs.filter(PROBLEMS[filters.problem])
+    if filters.ids:
+        qs = qs.filter(pk__in=filters.ids)
     if filters.status:
         qs = qs.with_status(filters.status)
     if filters.q:
@@ -48,6 +68,19 @@ def escapes_for_team(team: Team, filters: EscapeFilters | None = None) -> Escape
             | Q(tracker_key__icontains=filters.q)
         )
     return qs
+
+
+NONE = "none"  # the filter value for "no category" / "no component"
+
+# The register's view of escapes.metrics.split_escapes: an escape detected before its release
+# is that problem only.
+_BEFORE_RELEASE = Q(released_at__isnull=False, released_at__gt=F("detected_at"))
+PROBLEMS = {
+    "negative_deficit": Q(merged_at__isnull=False, merged_at__gt=F("detected_at"))
+    & ~_BEFORE_RELEASE,
+    "detected_before_release": _BEFORE_RELEASE,
+    "missing_merged_at": Q(merged_at__isnull=True) & ~_BEFORE_RELEASE,
+}
 
 
 def team_components(team: Team) -> list[str]:

@@ -22,6 +22,7 @@ from escapes.models import (
     Source,
     StageCatch,
 )
+from escapes.rollups import rollups_queue
 from teams.models import Team
 
 # Clocks drift; a time a few minutes ahead of ours is not "in the future".
@@ -154,12 +155,31 @@ def escape_create(
     source: str = Source.FORM,
     external_id: str = "",
     created_by: User | None = None,
+    queue_rollups: bool = True,
 ) -> Escape:
+    """Save a new escape. `queue_rollups=False`: the caller queues the rollups once for a batch."""
     escape = escape_build(
         team=team, data=data, source=source, external_id=external_id, created_by=created_by
     )
     escape.save()
+    if queue_rollups:
+        rollups_queue(team=team, detected=[escape.detected_at])
     return escape
+
+
+# What the dashboard rollups keep of an escape (escapes/rollups.py): a change to one of
+# these recomputes the rollups of the months it was and is detected in.
+ROLLUP_FIELDS = (
+    "merged_at",
+    "released_at",
+    "detected_at",
+    "category",
+    "stage_id",
+    "severity",
+    "component",
+    "release_id",
+    "sealed_at",
+)
 
 
 @transaction.atomic
@@ -170,10 +190,13 @@ def escape_update(*, escape: Escape, data: dict[str, Any]) -> Escape:
         raise ValidationError({f: "Unknown field." for f in sorted(unknown)})
     _check_team_refs(escape.team, data)
     locked = Escape.objects.select_for_update().select_related("team").get(pk=escape.pk)
+    before = {f: getattr(locked, f) for f in ROLLUP_FIELDS}
     for field, value in data.items():
         setattr(locked, field, "" if value is None and field in _TEXT_FIELDS else value)
     _validated(locked)
     locked.save()
+    if any(getattr(locked, f) != value for f, value in before.items()):
+        rollups_queue(team=locked.team, detected=[before["detected_at"], locked.detected_at])
     return locked
 
 

@@ -30,6 +30,7 @@ from django.db import IntegrityError, transaction
 from django.utils import dateparse, timezone
 
 from escapes.models import TEXT_MAX, Escape, Release, Severity
+from escapes.rollups import rollups_queue
 from escapes.services import ESCAPE_FIELDS, escape_build, escape_create, escape_update
 from integrations.http import TrackerError
 from integrations.models import TrackerConnection, WebhookDelivery
@@ -61,6 +62,8 @@ def escape_seal(*, escape: Escape, at: datetime) -> Escape:
     if locked.sealed_at is None:
         locked.sealed_at = at
         locked.save(update_fields=["sealed_at", "updated_at"])
+        # Re-escapes are counted from the rollups' sealed times.
+        rollups_queue(team=locked.team, detected=[locked.detected_at])
     return locked
 
 
@@ -70,6 +73,7 @@ def escape_unseal(*, escape: Escape) -> Escape:
     if locked.sealed_at is not None:
         locked.sealed_at = None
         locked.save(update_fields=["sealed_at", "updated_at"])
+        rollups_queue(team=locked.team, detected=[locked.detected_at])
     return locked
 
 
@@ -104,6 +108,9 @@ def ticket_status_apply(*, action: PreventativeAction, ticket: Ticket) -> Preven
     updated = action_tracker_update(action_id=fresh.pk, **fields)
     if updated is None:
         return None
+    if "done_at" in fields:
+        # The dashboard's follow-through reads actions from the escape's rollup.
+        rollups_queue(team=fresh.escape.team, detected=[fresh.escape.detected_at])
     if updated.done_at is not None:
         escape_seal(escape=fresh.escape, at=updated.done_at)
     elif (

@@ -505,7 +505,15 @@ def action_add(
         retro=retro, escape=escape, created_by=created_by, **fields
     )
     _bump(retro, escape_id=escape.pk)
+    _follow_through_changed(escape)
     return action
+
+
+def _follow_through_changed(escape: Escape) -> None:
+    """The dashboards count actions from the rollups: recompute the escape's month on commit."""
+    from escapes.rollups import rollups_queue  # escapes' rollups read these actions
+
+    rollups_queue(team=escape.team, detected=[escape.detected_at])
 
 
 def _fresh_action(action: PreventativeAction) -> PreventativeAction:
@@ -543,6 +551,7 @@ def action_update(
         setattr(fresh, name, value)
     fresh.save(update_fields=[*fields, "updated_at"])
     _bump(retro, escape_id=action.escape_id)
+    _follow_through_changed(action.escape)
     return fresh
 
 
@@ -552,6 +561,7 @@ def action_delete(*, action: PreventativeAction) -> None:
     _require_phase(retro, ACTION_PHASES, "Deleting preventative actions")
     _fresh_action(action).delete()
     _bump(retro, escape_id=action.escape_id)
+    _follow_through_changed(action.escape)
 
 
 # --- The tracker's side of an action (integrations/): allowed on a closed retro.
@@ -597,4 +607,6 @@ def action_tracker_update(*, action_id: int, **fields: Any) -> PreventativeActio
         setattr(action, name, fields[name])
     action.save(update_fields=[*changed, "updated_at"])
     _bump(retro, escape_id=action.escape_id)
+    if {"push_state", "done_at"} & set(changed):
+        _follow_through_changed(action.escape)
     return action

@@ -158,7 +158,8 @@ def test_component_filter_offers_the_teams_distinct_components(member, team, oth
 
     form = client_for(member).get(list_url()).context["form"]
 
-    assert [value for value, _ in form.fields["component"].choices] == ["", "cart", "payments"]
+    choices = [value for value, _ in form.fields["component"].choices]
+    assert choices == ["", "cart", "payments", "none"]
 
 
 @pytest.mark.parametrize(
@@ -401,3 +402,70 @@ def test_read_pages_send_anonymous_users_to_sign_in(name, client, escape):
 
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/accounts/login/")
+
+
+# --- filters the dashboard links with --------------------------------------------------------
+
+
+def test_the_register_filters_by_local_detection_dates(member, team):
+    # Berlin: 23:30 UTC on 2 March is already 3 March there.
+    make_escape(team, "Late on the 2nd (UTC)", detected_at=datetime(2026, 3, 2, 23, 30, tzinfo=UTC))
+    make_escape(team, "On the 2nd", detected_at=datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+    make_escape(team, "In April", detected_at=datetime(2026, 4, 2, 12, 0, tzinfo=UTC))
+    client = client_for(member)
+
+    response = client.get(list_url(), {"detected_from": "2026-03-03", "detected_to": "2026-03-31"})
+    assert titles(response) == ["Late on the 2nd (UTC)"]
+    response = client.get(list_url(), {"detected_to": "2026-03-02"})
+    assert titles(response) == ["On the 2nd"]
+
+
+def test_the_register_lists_each_kind_of_data_problem(member, team):
+    now = timezone.now()
+    make_escape(team, "Fine", merged_at=now - timedelta(days=2), detected_at=now)
+    make_escape(team, "Negative", merged_at=now + timedelta(hours=1), detected_at=now)
+    make_escape(team, "No merge time", merged_at=None, detected_at=now)
+    make_escape(
+        team,
+        "Before its release",
+        merged_at=None,
+        released_at=now + timedelta(days=1),
+        detected_at=now,
+    )
+    client = client_for(member)
+
+    def problem(kind: str) -> list[str]:
+        return titles(client.get(list_url(), {"problem": kind}))
+
+    assert problem("negative_deficit") == ["Negative"]
+    assert problem("missing_merged_at") == ["No merge time"]
+    assert problem("detected_before_release") == ["Before its release"]
+
+
+def test_the_register_filters_by_ids_and_by_no_stage_category_or_component(member, team, stages):
+    now = timezone.now()
+    bare = make_escape(team, "Bare", detected_at=now)
+    placed = make_escape(
+        team,
+        "Placed",
+        detected_at=now - timedelta(hours=1),
+        stage=stages[0],
+        category=Category.COVERAGE_GAP,
+        component="payments",
+    )
+    client = client_for(member)
+
+    assert titles(client.get(list_url(), {"stage": "none"})) == ["Bare"]
+    assert titles(client.get(list_url(), {"category": "none"})) == ["Bare"]
+    assert titles(client.get(list_url(), {"component": "none"})) == ["Bare"]
+    assert titles(client.get(list_url(), {"ids": f"{placed.pk}"})) == ["Placed"]
+    both = titles(client.get(list_url(), {"ids": f"{placed.pk}, {bare.pk}"}))
+    assert sorted(both) == ["Bare", "Placed"]
+
+
+def test_bad_ids_are_named_and_ignored(member, team):
+    make_escape(team, "Any", detected_at=timezone.now())
+    response = client_for(member).get(list_url(), {"ids": "1,two"})
+    assert response.status_code == 200
+    assert titles(response) == ["Any"]
+    assert "Give escape ids as numbers separated by commas." in response.content.decode()

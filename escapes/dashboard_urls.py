@@ -1,0 +1,16 @@
+"""The dashboard's pages: `urlpatterns` for every team of the user (mounted at the root) and
+`team_urlpatterns` for one team (mounted under t/<slug:team>/)."""
+
+from django.urls import path
+
+from escapes import dashboard_views
+
+urlpatterns = [
+    path("dashboard/", dashboard_views.all_dashboard, name="dashboard"),
+    path("dashboard.csv", dashboard_views.all_dashboard_csv, name="dashboard_csv"),
+]
+
+team_urlpatterns = [
+    path("dashboard/", dashboard_views.team_dashboard, name="team_dashboard"),
+    path("dashboard.csv", dashboard_views.team_dashboard_csv, name="team_dashboard_csv"),
+]

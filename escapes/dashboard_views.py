@@ -1,0 +1,614 @@
+"""The managers' dashboard pages and their CSV download, for one team or every team of the user.
+
+The numbers come from `escapes.dashboard.dashboard`; this module parses the query string,
+turns a `Dashboard` into table rows (durations formatted with escapes.metrics) and chart data
+(seconds, for static/js/dashboard.js), and gives every item the escape-register link of the
+escapes behind it. The tables carry those links, so the page works without JavaScript.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from escapes import dashboard as numbers
+from escapes import dashboard_csv
+from escapes.dashboard import (
+    Dashboard,
+    DashboardQuery,
+    Durations,
+    ParetoItem,
+    Period,
+    StageBox,
+)
+from escapes.metrics import (
+    DATA_PROBLEM_LABELS,
+    LOWEST_CONTAINMENT,
+    NO_VALUE,
+    format_duration,
+    format_percent,
+)
+from escapes.models import Category, Escape, Release, Severity
+from escapes.selectors import team_components
+from teams.decorators import team_view
+from teams.models import Membership, Team
+from teams.selectors import teams_for_user
+
+DEFAULT_MONTHS = 12
+# A year of weeks is 53 periods; ten years of either keeps the page and its charts readable
+# (and the work bounded) however wide a range someone types.
+MAX_PERIODS = {"week": 530, "month": 120}
+# Each link to the register of escapes by id carries at most this many ids.
+MAX_LINKED_IDS = 200
+UNCLASSIFIED_LABEL = "Unclassified"
+NONE_FILTER = "none"  # the register's value for "no category" / "no stage" / "no component"
+
+
+# --- The query string -------------------------------------------------------------------
+
+
+MAX_RELEASE_CHOICES = 200  # the release filter's options
+
+
+class DashboardForm(forms.Form):
+    """GET filters; an invalid value is reported by field name and falls back to its default."""
+
+    start = forms.DateField(label="From", required=False)
+    end = forms.DateField(label="To", required=False)
+    period = forms.ChoiceField(
+        label="Period", required=False, choices=[("month", "Months"), ("week", "Weeks")]
+    )
+    component = forms.ChoiceField(label="Component", required=False)
+    severity = forms.ChoiceField(label="Severity", required=False)
+    release = forms.TypedChoiceField(label="Release", required=False, coerce=int, empty_value=None)
+
+    def __init__(self, *args: Any, teams: Sequence[Team], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.teams = tuple(teams)
+        self._field("severity").choices = [("", "Any severity"), *Severity.choices]
+        components = sorted({c for team in self.teams for c in team_components(team)})
+        self._field("component").choices = [("", "Any component"), *((c, c) for c in components)]
+        # The newest releases (fifty teams have thousands), and the one asked for if older.
+        releases = Release.objects.filter(team__in=self.teams).select_related("team")
+        newest = list(releases.order_by("-released_at", "-id")[:MAX_RELEASE_CHOICES])
+        asked = str(self.data.get("release") or "")
+        if asked.isdigit() and all(r.pk != int(asked) for r in newest):
+            newest.extend(releases.filter(pk=int(asked)))
+        many = len(self.teams) > 1
+        self._field("release").choices = [
+            ("", "Any release"),
+            *((r.pk, f"{r.team.name} · {r.version}" if many else r.version) for r in newest),
+        ]
+
+    def _field(self, name: str) -> forms.ChoiceField:
+        choice = self.fields[name]
+        assert isinstance(choice, forms.ChoiceField)
+        return choice
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and start > end:
+            self.add_error("start", "The start date is after the end date.")
+        return cleaned
+
+
+def default_start(end: date) -> date:
+    """The first day of the month eleven months before `end`: twelve whole months of periods."""
+    months = end.year * 12 + end.month - 1 - (DEFAULT_MONTHS - 1)
+    year, month = divmod(months, 12)
+    return date(year, month + 1, 1) if year >= 1 else date.min
+
+
+def _period_count(start: date, end: date, period: Period) -> int:
+    if period == "week":
+        return (
+            (end - timedelta(days=end.weekday())) - (start - timedelta(days=start.weekday()))
+        ).days // 7 + 1
+    return (end.year - start.year) * 12 + end.month - start.month + 1
+
+
+@dataclass(frozen=True)
+class QueryProblem:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def query_from(
+    params: Mapping[str, Any], teams: Sequence[Team], *, today: date
+) -> tuple[DashboardQuery, DashboardForm, list[QueryProblem]]:
+    """The query the parameters ask for, the bound form, and what was ignored and why."""
+    form = DashboardForm(params, teams=teams)
+    form.is_valid()
+    good = {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
+    problems = [
+        QueryProblem(
+            name,
+            f"{form.fields[name].label or name}: {' '.join(map(str, errors))} "
+            "The default is shown.",
+        )
+        for name, errors in form.errors.items()
+        if name in form.fields
+    ]
+    end: date = good.get("end") or today
+    start: date = good.get("start") or default_start(end)
+    if start > end:  # only one of them given, on the wrong side of the default
+        message = "From: the start date is after the end date. The default range is shown."
+        problems.append(QueryProblem("start", message))
+        end, start = today, default_start(today)
+    period: Period = "week" if good.get("period") == "week" else "month"
+    if _period_count(start, end, period) > MAX_PERIODS[period]:
+        message = (
+            f"From: the range is longer than {MAX_PERIODS[period]} {period}s; the default range "
+            "is shown. Choose a shorter range or months."
+        )
+        problems.append(QueryProblem("start", message))
+        end, start = today, default_start(today)
+    query = DashboardQuery(
+        teams=tuple(teams),
+        start=start,
+        end=end,
+        period=period,
+        component=good.get("component") or "",
+        severity=good.get("severity") or "",
+        release_id=good.get("release"),
+    )
+    return query, form, problems
+
+
+# --- Links into the escape register -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Link:
+    team: Team
+    url: str
+
+
+def period_end(point_start: date, period: Period) -> date:
+    if period == "week":
+        return point_start + timedelta(days=6)
+    return point_start.replace(day=calendar.monthrange(point_start.year, point_start.month)[1])
+
+
+class Linker:
+    """Register URLs of the escapes behind a number, one per team the number may come from.
+
+    The register's filters: category, stage, release, severity, component (existing) and
+    detected_from / detected_to (inclusive local dates), problem (a data-problem kind),
+    ids (comma-separated escape ids).
+    """
+
+    def __init__(self, query: DashboardQuery) -> None:
+        self.query = query
+        self.release_team: int | None = None
+        if query.release_id is not None:
+            release = Release.objects.filter(pk=query.release_id).values_list("team_id", flat=True)
+            self.release_team = release.first()
+
+    def _base(self, team: Team) -> dict[str, str]:
+        params = {"component": self.query.component, "severity": self.query.severity}
+        if self.query.release_id is not None and self.release_team == team.pk:
+            params["release"] = str(self.query.release_id)
+        return params
+
+    def _teams(self) -> Iterable[Team]:
+        if self.query.release_id is None:
+            return self.query.teams
+        # Filtered to one release: only its team has escapes behind any number.
+        return [t for t in self.query.teams if t.pk == self.release_team]
+
+    def url(self, team: Team, **params: Any) -> str:
+        merged = {**self._base(team), **{k: str(v) for k, v in params.items() if v is not None}}
+        query = urlencode({k: v for k, v in merged.items() if v != ""})
+        return reverse("escape_list", kwargs={"team": team.slug}) + (f"?{query}" if query else "")
+
+    def links(
+        self, start: date | None = None, end: date | None = None, **params: Any
+    ) -> list[Link]:
+        start = max(start or self.query.start, self.query.start)
+        end = min(end or self.query.end, self.query.end)
+        return [
+            Link(team, self.url(team, detected_from=start, detected_to=end, **params))
+            for team in self._teams()
+        ]
+
+    def release_links(self, release_id: int, team_slug: str) -> list[Link]:
+        team = next((t for t in self.query.teams if t.slug == team_slug), None)
+        if team is None:
+            return []
+        return [Link(team, self.url(team, release=release_id))]
+
+    def id_links(self, ids: Sequence[int]) -> list[Link]:
+        """One link per team with the escapes among `ids`; ids are split by team in one query."""
+        if not ids:
+            return []
+        by_team: dict[int, list[int]] = {}
+        rows = Escape.objects.filter(pk__in=ids[: MAX_LINKED_IDS * 10]).values_list("pk", "team_id")
+        for pk, team_id in rows.order_by("pk"):
+            by_team.setdefault(team_id, []).append(pk)
+        return [
+            Link(t, self.url(t, ids=",".join(map(str, by_team[t.pk][:MAX_LINKED_IDS]))))
+            for t in self.query.teams
+            if t.pk in by_team
+        ]
+
+
+# --- What the template shows ------------------------------------------------------------
+
+
+def seconds_display(value: float | None) -> str:
+    return format_duration(None if value is None else timedelta(seconds=value))
+
+
+def share(part: int, whole: int) -> str:
+    return format_percent(part / whole) if whole else NO_VALUE
+
+
+@dataclass(frozen=True)
+class DurationRow:
+    label: str
+    n: int
+    known: int
+    mean: str
+    median: str
+    p90: str
+    links: list[Link] = field(default_factory=list)
+    anchor: str = ""
+
+    @classmethod
+    def of(cls, label: str, d: Durations, links: list[Link], anchor: str = "") -> DurationRow:
+        return cls(
+            label,
+            d.n,
+            d.known,
+            seconds_display(d.mean),
+            seconds_display(d.median),
+            seconds_display(d.p90),
+            links,
+            anchor,
+        )
+
+
+@dataclass(frozen=True)
+class Row:
+    """A table row: its label, its cells, the register links of its escapes."""
+
+    label: str
+    cells: list[Any]
+    links: list[Link] = field(default_factory=list)
+    anchor: str = ""
+
+
+def category_label(key: str) -> str:
+    if not key:
+        return UNCLASSIFIED_LABEL
+    return str(Category(key).label) if key in Category.values else key
+
+
+def category_filter(key: str) -> str:
+    return key or NONE_FILTER
+
+
+def _href(links: list[Link], anchor: str) -> str:
+    """Where a click on the chart goes: the register when one team, else the table row."""
+    return links[0].url if len(links) == 1 else f"#{anchor}"
+
+
+@dataclass
+class Page:
+    """Every table of the dashboard and the data of every chart (`charts`, for json_script)."""
+
+    board: Dashboard
+    mttd: list[DurationRow]
+    category_keys: list[str]
+    category_labels: list[str]
+    category_rows: list[Row]
+    stages: list[Row]
+    pareto_categories: list[Row]
+    pareto_components: list[Row]
+    releases: list[Row]
+    time_in_production: DurationRow
+    total: DurationRow
+    follow_through: list[Row]
+    re_escape_links: list[Link]
+    problems: list[Row]
+    problem_total: int
+    charts: dict[str, Any]
+
+
+def _period_rows(
+    board: Dashboard, linker: Linker
+) -> tuple[list[DurationRow], list[str], list[Row]]:
+    keys = [c.value for c in Category]
+    extra = sorted({k for p in board.periods for k in p.categories if k not in keys and k})
+    keys += [*extra, ""]
+    mttd, by_category = [], []
+    for i, point in enumerate(board.periods):
+        end = period_end(point.start, board.query.period)
+        mttd.append(
+            DurationRow.of(point.label, point.deficit, linker.links(point.start, end), f"mttd-{i}")
+        )
+        cells = [
+            (
+                point.categories.get(key, 0),
+                linker.links(point.start, end, category=category_filter(key)),
+            )
+            for key in keys
+        ]
+        by_category.append(Row(point.label, cells, linker.links(point.start, end), f"cat-{i}"))
+    return mttd, keys, by_category
+
+
+def _stage_rows(board: Dashboard, linker: Linker) -> list[Row]:
+    rows = []
+    for i, box in enumerate(board.stages):
+        stage = NONE_FILTER if box.stage_id is None else box.stage_id
+        cells = [
+            box.n,
+            box.known,
+            *(seconds_display(v) for v in (box.minimum, box.q1, box.median, box.q3, box.maximum)),
+            NO_VALUE if box.caught is None else box.caught,
+            format_percent(box.containment),
+        ]
+        rows.append(Row(box.name, cells, linker.links(stage=stage), f"stage-{i}"))
+    return rows
+
+
+def _pareto_rows(items: Sequence[ParetoItem], linker: Linker, kind: str) -> list[Row]:
+    rows = []
+    for i, item in enumerate(items):
+        if kind == "category":
+            links = linker.links(category=category_filter(item.key))
+        else:
+            links = linker.links(component=item.key or NONE_FILTER)
+        label = item.label or ("No component" if kind == "component" else UNCLASSIFIED_LABEL)
+        rows.append(
+            Row(label, [item.count, format_percent(item.cumulative_share)], links, f"{kind}-{i}")
+        )
+    return rows
+
+
+def _release_rows(board: Dashboard, linker: Linker) -> list[Row]:
+    many = len(board.query.teams) > 1
+    rows = []
+    for i, bar in enumerate(board.releases):
+        label = f"{bar.team_slug} · {bar.version}" if many else bar.version
+        cells = [
+            timezone.localtime(bar.released_at).strftime("%Y-%m-%d %H:%M"),
+            bar.escapes,
+            NO_VALUE if bar.caught is None else bar.caught,
+            format_percent(bar.escape_rate),
+        ]
+        rows.append(
+            Row(label, cells, linker.release_links(bar.release_id, bar.team_slug), f"release-{i}")
+        )
+    return rows
+
+
+def _follow_rows(board: Dashboard) -> list[Row]:
+    f = board.follow_through
+    days = NO_VALUE if f.median_days_to_done is None else f"{f.median_days_to_done:.1f} d"
+    return [
+        Row("Preventative actions", [f.actions, ""]),
+        Row("Pushed to a tracker", [f.pushed, share(f.pushed, f.actions)]),
+        Row("Done", [f.done, share(f.done, f.actions)]),
+        Row("Overdue (due date passed, not done)", [f.overdue, share(f.overdue, f.actions)]),
+        Row("Median days from created to done", [days, ""]),
+    ]
+
+
+def _problem_rows(board: Dashboard, linker: Linker) -> list[Row]:
+    rows = []
+    for kind, label in DATA_PROBLEM_LABELS.items():
+        ids = board.problems.get(kind, ())
+        count = board.problem_counts.get(kind, len(ids))
+        links = linker.links(problem=kind) if count else []
+        rows.append(Row(label, [count, list(ids[:20])], links, f"problem-{kind}"))
+    return rows
+
+
+def _charts(board: Dashboard, page: Page) -> dict[str, Any]:
+    def points(rows: Sequence[Row | DurationRow]) -> list[str]:
+        return [_href(r.links, r.anchor) for r in rows]
+
+    periods = board.periods
+    return {
+        "mttd": {
+            "labels": [p.label for p in periods],
+            "mean": [p.deficit.mean for p in periods],
+            "median": [p.deficit.median for p in periods],
+            "p90": [p.deficit.p90 for p in periods],
+            "n": [p.deficit.n for p in periods],
+            "known": [p.deficit.known for p in periods],
+            "hrefs": points(page.mttd),
+        },
+        "stages": {
+            "names": [s.name for s in board.stages],
+            "boxes": [_box(s) for s in board.stages],
+            "n": [s.n for s in board.stages],
+            "containment": [s.containment for s in board.stages],
+            "weakest": _weakest_index(board),
+            "hrefs": points(page.stages),
+        },
+        "categories": {
+            "labels": [p.label for p in periods],
+            "series": [
+                {
+                    "name": category_label(key),
+                    "data": [row.cells[k][0] for row in page.category_rows],
+                    "hrefs": [_href(row.cells[k][1], row.anchor) for row in page.category_rows],
+                }
+                for k, key in enumerate(page.category_keys)
+            ],
+        },
+        "pareto_categories": _pareto_chart(board.pareto_categories, page.pareto_categories),
+        "pareto_components": _pareto_chart(board.pareto_components, page.pareto_components),
+        "releases": {
+            "labels": [r.label for r in page.releases],
+            "escapes": [b.escapes for b in board.releases],
+            "rates": [b.escape_rate for b in board.releases],
+            "hrefs": points(page.releases),
+        },
+    }
+
+
+def _box(box: StageBox) -> list[float] | None:
+    values = (box.minimum, box.q1, box.median, box.q3, box.maximum)
+    return None if any(v is None for v in values) else [float(v) for v in values if v is not None]
+
+
+def _weakest_index(board: Dashboard) -> int | None:
+    if board.weakest_stage is None:
+        return None
+    for i, box in enumerate(board.stages):
+        if box.stage_id == board.weakest_stage.stage_id and box.name == board.weakest_stage.name:
+            return i
+    return None
+
+
+def _pareto_chart(items: Sequence[ParetoItem], rows: Sequence[Row]) -> dict[str, Any]:
+    return {
+        "labels": [r.label for r in rows],
+        "counts": [i.count for i in items],
+        "cumulative": [i.cumulative_share for i in items],
+        "hrefs": [_href(r.links, r.anchor) for r in rows],
+    }
+
+
+def build_page(board: Dashboard) -> Page:
+    linker = Linker(board.query)
+    mttd, keys, by_category = _period_rows(board, linker)
+    page = Page(
+        board=board,
+        mttd=mttd,
+        category_keys=keys,
+        category_labels=[category_label(k) for k in keys],
+        category_rows=by_category,
+        stages=_stage_rows(board, linker),
+        pareto_categories=_pareto_rows(board.pareto_categories, linker, "category"),
+        pareto_components=_pareto_rows(board.pareto_components, linker, "component"),
+        releases=_release_rows(board, linker),
+        time_in_production=DurationRow.of(
+            "Time in production", board.time_in_production, linker.links()
+        ),
+        total=DurationRow.of("Whole range", board.total, linker.links()),
+        follow_through=_follow_rows(board),
+        re_escape_links=linker.id_links(board.follow_through.re_escape_ids),
+        problems=_problem_rows(board, linker),
+        problem_total=sum(board.problem_counts.values()),  # the kinds never overlap
+        charts={},
+    )
+    page.charts = _charts(board, page)
+    return page
+
+
+def weakest_text(board: Dashboard) -> str:
+    stage = board.weakest_stage
+    if stage is None:
+        return ""
+    if board.weakest_reason == LOWEST_CONTAINMENT:
+        return (
+            f"{stage.name}: lowest containment, {format_percent(stage.containment)} "
+            f"({stage.caught} caught, {stage.n} escaped)"
+        )
+    return f"{stage.name}: most escapes, {stage.n}, median deficit {seconds_display(stage.median)}"
+
+
+# --- Views ------------------------------------------------------------------------------
+
+
+def _board(
+    request: HttpRequest, teams: Sequence[Team]
+) -> tuple[Dashboard, DashboardForm, list[QueryProblem]]:
+    query, form, problems = query_from(request.GET, teams, today=timezone.localdate())
+    return numbers.dashboard(query), form, problems
+
+
+def _render(
+    request: HttpRequest,
+    teams: Sequence[Team],
+    *,
+    team: Team | None,
+    membership: Membership | None,
+    csv_url: str,
+) -> HttpResponse:
+    if not teams:
+        return render(request, "escapes/dashboard.html", {"teams": teams, "board": None})
+    board, form, problems = _board(request, teams)
+    page = build_page(board)
+    context = {
+        "team": team,
+        "membership": membership,
+        "teams": teams,
+        "board": board,
+        "page": page,
+        "form": form,
+        "query": board.query,
+        "query_problems": [p.message for p in problems],
+        "weakest_text": weakest_text(board),
+        "stale_teams": [t.name for t in teams if t.slug in board.stale_teams],
+        "csv_url": csv_url + ("?" + request.GET.urlencode() if request.GET else ""),
+        "api_path": (
+            f"/api/v1/teams/{team.slug}/dashboard" if team is not None else "/api/v1/dashboard"
+        ),
+    }
+    return render(request, "escapes/dashboard.html", context)
+
+
+def _csv(request: HttpRequest, teams: Sequence[Team], name: str) -> HttpResponse:
+    board, _, problems = _board(request, teams)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = f"{board.query.start:%Y%m%d}-{board.query.end:%Y%m%d}"
+    response["Content-Disposition"] = (
+        f'attachment; filename="leakseal-dashboard-{name}-{stamp}.csv"'
+    )
+    dashboard_csv.write(response, board, notes=[p.message for p in problems])
+    return response
+
+
+@require_GET
+@team_view()
+def team_dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
+    team = membership.team
+    return _render(
+        request,
+        [team],
+        team=team,
+        membership=membership,
+        csv_url=reverse("team_dashboard_csv", kwargs={"team": team.slug}),
+    )
+
+
+@require_GET
+@team_view()
+def team_dashboard_csv(request: HttpRequest, membership: Membership) -> HttpResponse:
+    return _csv(request, [membership.team], membership.team.slug)
+
+
+@require_GET
+@login_required
+def all_dashboard(request: HttpRequest) -> HttpResponse:
+    teams = list(teams_for_user(request.user))
+    return _render(request, teams, team=None, membership=None, csv_url=reverse("dashboard_csv"))
+
+
+@require_GET
+@login_required
+def all_dashboard_csv(request: HttpRequest) -> HttpResponse:
+    return _csv(request, list(teams_for_user(request.user)), "all-teams")

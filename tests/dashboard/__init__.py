@@ -1,0 +1,46 @@
+"""Helpers of the dashboard tests: escapes written straight to the database, rollups from them."""
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from escapes.dashboard import Dashboard, DashboardQuery, dashboard
+from escapes.models import Escape
+from escapes.rollups import rollups_cache_clear, rollups_recompute_all
+from teams.models import Team
+
+HOUR = 3600.0
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def add(
+    team: Team,
+    detected_at: datetime,
+    *,
+    deficit: timedelta | None = timedelta(hours=1),
+    **fields: Any,
+) -> Escape:
+    """An escape as it may arrive (no service validation): times are the test's to choose."""
+    if deficit is not None and "merged_at" not in fields:
+        fields["merged_at"] = detected_at - deficit
+    return Escape.objects.create(team=team, title="Escape", detected_at=detected_at, **fields)
+
+
+def board(teams: Team | tuple[Team, ...], start: date, end: date, **query: Any) -> Dashboard:
+    """The dashboard after a full recompute of every rollup."""
+    rollups_recompute_all()
+    chosen = teams if isinstance(teams, tuple) else (teams,)
+    return dashboard(DashboardQuery(teams=chosen, start=start, end=end, **query))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Blocks are cached per process by row id and digest; ids repeat across tests."""
+    rollups_cache_clear()
+    yield
+    rollups_cache_clear()

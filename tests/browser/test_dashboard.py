@@ -1,0 +1,48 @@
+"""The dashboard in a real browser: every chart draws (served from static/, within the CSP),
+and clicking a bar opens the escapes behind it in the register."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.people import People
+from tests.browser.stack import TEAM
+
+pytestmark = pytest.mark.browser
+
+CHARTS = ("mttd", "stages", "categories", "pareto_categories", "pareto_components", "releases")
+
+
+def test_every_chart_draws_and_a_bar_opens_the_escapes_behind_it(people: People):
+    manager = people.open("manager")  # a viewer of the demo team
+    page = manager.page
+    page.goto(f"/t/{TEAM}/dashboard/?start=2025-06-01&period=month")
+
+    for name in CHARTS:
+        chart = page.locator(f'[data-chart="{name}"]')
+        expect(chart.locator("svg"), f"the {name} chart draws").to_have_count(1)
+        expect(chart.locator("svg path").first).to_be_attached()
+    # Drawn, the charts fold their tables away; the numbers are one click away.
+    expect(page.locator("details.numbers[open]")).to_have_count(0)
+
+    # The tallest bar of the category Pareto is its first; click in its middle.
+    chart = page.locator('[data-chart="pareto_categories"]')
+    chart.scroll_into_view_if_needed()
+    label, x, y = chart.evaluate(
+        """node => {
+          const chart = echarts.getInstanceByDom(node);
+          const option = chart.getOption();
+          const value = option.series[0].data[0];
+          const [x, top] = chart.convertToPixel({ seriesIndex: 0 }, [0, value]);
+          const [, bottom] = chart.convertToPixel({ seriesIndex: 0 }, [0, 0]);
+          const box = node.getBoundingClientRect();
+          return [option.xAxis[0].data[0], box.left + x, box.top + (top + bottom) / 2];
+        }"""
+    )
+    page.mouse.click(x, y)
+
+    expect(page).to_have_url(re.compile(rf"/t/{TEAM}/escapes/\?"))
+    count = page.locator("#escape-results p.muted").first
+    expect(count).to_contain_text("matching the filters")
+    assert "category=" in page.url, (label, page.url)

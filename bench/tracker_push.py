@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -31,13 +30,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.live_board import machine  # noqa: E402
 from tests.fakes.server import Fault, Request  # noqa: E402
 from tests.integrations.worker import (  # noqa: E402
     WorkerStack,
@@ -80,44 +80,6 @@ def chaos_jira(*, latency: float, rate: float, seed: int) -> Any:
             return super()._fault_for(request)
 
     return ChaosJira()
-
-
-def machine(stack: WorkerStack) -> dict[str, str]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_kb = 0
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem_kb = int(line.split()[1])
-    facts = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "stack": stack.kind,
-        "settings": stack.settings_module,
-        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
-    if stack.database_url:
-        import psycopg
-
-        with psycopg.connect(stack.database_url) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-            facts["postgresql"] = str(row[0]) if row else "?"
-    else:
-        import sqlite3
-
-        facts["sqlite"] = sqlite3.sqlite_version
-    if stack.redis_url:
-        import redis
-
-        facts["redis"] = str(redis.Redis.from_url(stack.redis_url).info("server")["redis_version"])
-    return facts
 
 
 def outbox_times(stack: WorkerStack, retro: int) -> tuple[float | None, int, int]:
@@ -175,6 +137,7 @@ def run(args: argparse.Namespace, tmp: Path) -> tuple[dict[str, str], dict[str, 
         world = stack.world(fake.url, slug="bench", actions=args.actions)
         stack.start_workers(args.workers, concurrency=args.concurrency)
         facts = machine(stack)
+        facts.pop("web processes", None)  # no web server here: the workers are the load
         facts["workers"] = f"{args.workers} × concurrency {args.concurrency} (prefork)"
         print(f"Closing a retro with {args.actions} actions …", flush=True)
         started = time.monotonic()

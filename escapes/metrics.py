@@ -168,9 +168,6 @@ def local_midnight_in_utc(day: date, tz: ZoneInfo) -> datetime:
         return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
-_local_midnight_in_utc = local_midnight_in_utc  # the name escapes/rollups.py imports
-
-
 @dataclass(frozen=True)
 class DateRange:
     """Inclusive local dates in a team's time zone."""

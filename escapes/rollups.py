@@ -60,7 +60,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from escapes.metrics import _local_midnight_in_utc
+from escapes.metrics import local_midnight_in_utc
 from escapes.models import Category, Escape, EscapeRollup, Severity
 from retros.models import PreventativeAction, PushState
 from teams.models import Team
@@ -261,8 +261,8 @@ def _build_team_months(
         window = Q()
         for month in sorted(set(months)):
             window |= Q(
-                detected_at__gte=_local_midnight_in_utc(month, tz),
-                detected_at__lt=_local_midnight_in_utc(next_month(month), tz),
+                detected_at__gte=local_midnight_in_utc(month, tz),
+                detected_at__lt=local_midnight_in_utc(next_month(month), tz),
             )
         escapes = escapes.filter(window)
     grouped: dict[date, tuple[list[tuple[Any, ...]], list[int], list[tuple[Any, ...]]]] = (

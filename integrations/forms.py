@@ -30,6 +30,24 @@ def _secret_input() -> forms.PasswordInput:
     return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 
 
+# The connection's fields that are not secrets: the form shows them back and saves them as given.
+PLAIN_FIELDS = (
+    "kind",
+    "base_url",
+    "project",
+    "board_id",
+    "ado_team",
+    "issue_type",
+    "priority",
+    "account_email",
+    "webhook_username",
+    "webhook_header",
+    "intake_enabled",
+    "intake_query",
+    "intake_label",
+)
+
+
 @dataclass(frozen=True)
 class ConnectionValues:
     """A valid form's values. `token`/`webhook_secret` None means: keep the stored one."""
@@ -53,21 +71,7 @@ class ConnectionValues:
 
     def apply_to(self, connection: TrackerConnection) -> None:
         """Set these values on `connection` (saved or not); the caller saves."""
-        for name in (
-            "kind",
-            "base_url",
-            "project",
-            "board_id",
-            "ado_team",
-            "issue_type",
-            "priority",
-            "account_email",
-            "webhook_username",
-            "webhook_header",
-            "intake_enabled",
-            "intake_query",
-            "intake_label",
-        ):
+        for name in PLAIN_FIELDS:
             setattr(connection, name, getattr(self, name))
         connection.field_mapping = dict(self.field_mapping)
         if self.token is not None:
@@ -288,24 +292,7 @@ class ConnectionForm(forms.Form):
 
 def initial_from(connection: TrackerConnection) -> dict[str, Any]:
     """The form's initial values from a saved connection: everything but the secrets."""
-    initial: dict[str, Any] = {
-        name: getattr(connection, name)
-        for name in (
-            "kind",
-            "base_url",
-            "project",
-            "board_id",
-            "ado_team",
-            "issue_type",
-            "priority",
-            "account_email",
-            "webhook_username",
-            "webhook_header",
-            "intake_enabled",
-            "intake_query",
-            "intake_label",
-        )
-    }
+    initial: dict[str, Any] = {name: getattr(connection, name) for name in PLAIN_FIELDS}
     mapping = connection.field_mapping if isinstance(connection.field_mapping, dict) else {}
     for name in MAPPED_FIELDS:
         initial[f"map_{name}"] = mapping.get(name, "")

@@ -108,9 +108,7 @@ def ticket_status_apply(*, action: PreventativeAction, ticket: Ticket) -> Preven
     updated = action_tracker_update(action_id=fresh.pk, **fields)
     if updated is None:
         return None
-    if "done_at" in fields:
-        # The dashboard's follow-through reads actions from the escape's rollup.
-        rollups_queue(team=fresh.escape.team, detected=[fresh.escape.detected_at])
+    # (action_tracker_update queues the escape's rollup for the follow-through.)
     if updated.done_at is not None:
         escape_seal(escape=fresh.escape, at=updated.done_at)
     elif (

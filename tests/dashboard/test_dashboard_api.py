@@ -18,21 +18,6 @@ def dataset(team):
     return build_dataset(team)
 
 
-@pytest.fixture
-def member_api(member) -> ApiClient:
-    return api_for(member)
-
-
-@pytest.fixture
-def viewer_api(viewer) -> ApiClient:
-    return api_for(viewer)
-
-
-@pytest.fixture
-def outsider_api(outsider) -> ApiClient:
-    return api_for(outsider)
-
-
 def test_the_team_dashboard_is_json_with_durations_in_seconds(member_api, team, dataset):
     response = member_api.get(f"/teams/{team.slug}/dashboard", RANGE)
     assert response.status_code == 200, response.content

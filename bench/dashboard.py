@@ -148,10 +148,11 @@ def build(stack: Stack, cfg: Config) -> dict[str, Any]:
 # --- Recompute ---------------------------------------------------------------------------
 
 FULL_RECOMPUTE = """
-from escapes.models import EscapeRollup
+from escapes.models import EscapeRollup, ReleaseRollup
 from escapes.rollups import rollups_recompute_all
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 EscapeRollup.objects.all().delete()  # from empty, also when --reuse finds them computed
+ReleaseRollup.objects.all().delete()
 runs = []
 for _ in range(2):  # from empty, then again with nothing changed (beat's backstop)
     started = time.monotonic()
@@ -267,12 +268,24 @@ class Timing:
 
 
 def timed_gets(
-    client: httpx.Client, url: str, params: dict[str, str], *, warmup: int, n: int, check: str
+    client: httpx.Client,
+    url: str,
+    params: dict[str, str],
+    *,
+    warmup: int,
+    n: int,
+    check: str,
+    distinct: bool = False,
 ) -> Timing:
+    """`distinct`: each request ends one day earlier than the one before, so no answer kept by
+    the server (escapes.dashboard's results, keyed by the query) serves it: every one computed."""
     timing = Timing()
     for i in range(warmup + n):
+        asked = dict(params)
+        if distinct:
+            asked["end"] = (date.today() - timedelta(days=i + 1)).isoformat()
         started = time.perf_counter()
-        response = client.get(url, params=params)
+        response = client.get(url, params=asked)
         took = (time.perf_counter() - started) * 1000
         timing.statuses.add(response.status_code)
         if response.status_code != 200 or check not in response.text:
@@ -338,6 +351,10 @@ def measure_http(stack: Stack, who: dict[str, Any], cfg: Config) -> dict[str, An
                     client, url, params, warmup=cfg.warmup, n=cfg.requests, check=check
                 )
                 report["results"][f"{kind} | {name}"] = timing.summary()
+                fresh = timed_gets(
+                    client, url, params, warmup=0, n=cfg.requests, check=check, distinct=True
+                )
+                report["results"][f"{kind} | {name}"]["distinct"] = fresh.summary()
     rss.stopping.set()
     rss.join()
     report["rss_peak"] = rss.peak
@@ -403,22 +420,35 @@ def print_report(facts: dict[str, str], cfg: Config, r: dict[str, Any]) -> None:
         f"max {max(task) * 1000:.0f} ms"
     )
     http = r["http"]
-    print(f"\n## Latency, ms ({cfg.requests} sequential requests after {cfg.warmup} warm-up)")
-    print("| what | range | cold | p50 | p95 | max | KiB | statuses |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        f"\n## Latency, ms ({cfg.requests} sequential requests after {cfg.warmup} warm-up of the "
+        f"same query; then {cfg.requests} *distinct* queries, each ending a day earlier, so "
+        "that every answer is computed)"
+    )
+    print(
+        "| what | range | cold | same: p50 | same: p95 | same: max | distinct: p50 | "
+        "distinct: p95 | distinct: max | KiB | statuses |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for key, s in http["results"].items():
         kind, name = key.split(" | ")
-        mark = " ✗" if "page" in kind and s["p95_ms"] >= TARGET_P95_MS else ""
+        d = s["distinct"]
+
+        def mark(ms: float, kind: str = kind) -> str:
+            return f"{ms} ✗" if "page" in kind and ms >= TARGET_P95_MS else f"{ms}"
+
         print(
-            f"| {kind} | {name} | {s['cold_ms']} | {s['p50_ms']} | {s['p95_ms']}{mark} | "
-            f"{s['max_ms']} | {s['kb']} | {s['statuses']} |"
+            f"| {kind} | {name} | {s['cold_ms']} | {s['p50_ms']} | {mark(s['p95_ms'])} | "
+            f"{s['max_ms']} | {d['p50_ms']} | {mark(d['p95_ms'])} | {d['max_ms']} | {s['kb']} | "
+            f"{sorted(set(s['statuses']) | set(d['statuses']))} |"
         )
-    pages = [s["p95_ms"] for k, s in http["results"].items() if "page" in k]
-    met = max(pages) < TARGET_P95_MS
-    print(
-        f"\nTarget (page p95 < {TARGET_P95_MS:.0f} ms): {'met' if met else 'MISSED'} "
-        f"(worst page p95 {max(pages)} ms)"
-    )
+    for label, pick in (("same query", lambda s: s), ("distinct queries", lambda s: s["distinct"])):
+        pages = [pick(s)["p95_ms"] for k, s in http["results"].items() if "page" in k]
+        met = max(pages) < TARGET_P95_MS
+        print(
+            f"\nTarget (page p95 < {TARGET_P95_MS:.0f} ms), {label}: "
+            f"{'met' if met else 'MISSED'} (worst page p95 {max(pages)} ms)"
+        )
     print(
         f"- uvicorn RSS: idle {mib(http['rss_idle'])}, peak {mib(http['rss_peak'])}, "
         f"after {mib(http['rss_after'])}; load average at the end {r['load_at_end']}"
@@ -497,7 +527,10 @@ def main() -> int:
         args.json.write_text(
             json.dumps({"machine": facts, "config": asdict(cfg), **report}, indent=2)
         )
-    failed = any(s["statuses"] != [200] for s in report["http"]["results"].values())
+    failed = any(
+        s["statuses"] != [200] or s["distinct"]["statuses"] != [200]
+        for s in report["http"]["results"].values()
+    )
     return 1 if failed else 0
 
 

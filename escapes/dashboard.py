@@ -13,19 +13,20 @@ Durations are seconds (float) so that charts, tables, JSON and CSV share one uni
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from itertools import accumulate
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from escapes import metrics, rollups
-from escapes.models import Category, Escape, PipelineStage, Release, Severity, StageCatch
+from escapes import metrics, release_rollups, rollups
+from escapes.models import Category, Escape, PipelineStage, Release, Severity
 from teams.models import Team
 
 Period = Literal["week", "month"]
@@ -346,19 +347,6 @@ def _windows(query: DashboardQuery) -> dict[int, tuple[datetime, datetime]]:
     return result
 
 
-def _released_in(windows: dict[int, tuple[datetime, datetime]], prefix: str = "") -> Q:
-    q = Q(pk__in=[])
-    for team_id, (lower, upper) in windows.items():
-        q |= Q(
-            **{
-                f"{prefix}team_id": team_id,
-                f"{prefix}released_at__gte": lower,
-                f"{prefix}released_at__lt": upper,
-            }
-        )
-    return q
-
-
 def _stages(query: DashboardQuery) -> list[tuple[int, str]]:
     order = {team.pk: i for i, team in enumerate(query.teams)}
     slugs = {team.pk: team.slug for team in query.teams}
@@ -404,17 +392,23 @@ def _check(query: DashboardQuery) -> None:
         raise ValueError(f"Unknown severity; choose one of {', '.join(Severity.values)}.")
 
 
-def _stale(query: DashboardQuery, blocks: dict[int, rollups.TeamBlock]) -> list[Team]:
-    """Teams whose rollups are missing (though they have escapes) or of another time zone."""
+def _stale(
+    query: DashboardQuery,
+    blocks: dict[int, rollups.TeamBlock],
+    release_blocks: dict[int, release_rollups.ReleaseBlock],
+) -> list[Team]:
+    """Teams whose rollups are missing (though they have escapes or releases) or of another
+    time zone."""
     stale = [t for t in query.teams if t.pk in blocks and blocks[t.pk].timezone != t.timezone]
-    missing = [t.pk for t in query.teams if t.pk not in blocks]
-    if missing:
-        has_escapes = set(
-            Team.objects.filter(pk__in=missing)
-            .filter(Exists(Escape.objects.filter(team_id=OuterRef("pk"))))
-            .values_list("pk", flat=True)
+    no_escape_rollup = [t.pk for t in query.teams if t.pk not in blocks]
+    no_release_rollup = [t.pk for t in query.teams if t.pk not in release_blocks]
+    if no_escape_rollup or no_release_rollup:
+        lacking = Team.objects.filter(
+            Q(pk__in=no_escape_rollup) & Exists(Escape.objects.filter(team_id=OuterRef("pk")))
+            | Q(pk__in=no_release_rollup) & Exists(Release.objects.filter(team_id=OuterRef("pk")))
         )
-        stale += [t for t in query.teams if t.pk in has_escapes]
+        found = set(lacking.values_list("pk", flat=True))
+        stale += [t for t in query.teams if t.pk in found and t not in stale]
     return stale
 
 
@@ -502,19 +496,65 @@ def _periods(sel: _Selected, starts: list[date], period: str) -> tuple[PeriodPoi
     )
 
 
+@dataclass
+class _ReleaseRange:
+    """The releases of the range (and of the release filter) from the release rollups."""
+
+    parts: list[tuple[release_rollups.ReleaseBlock, np.ndarray]]  # positions in each block
+    with_catches: bool  # caught counts apply (no component or severity filter)
+
+    @classmethod
+    def of(
+        cls,
+        query: DashboardQuery,
+        windows: dict[int, tuple[datetime, datetime]],
+        blocks: dict[int, release_rollups.ReleaseBlock],
+    ) -> _ReleaseRange:
+        parts = []
+        for team in query.teams:
+            block = blocks.get(team.pk)
+            if block is None:
+                continue
+            window = block.window(*windows[team.pk])
+            positions = np.arange(window.start, window.stop)
+            if query.release_id is not None:
+                positions = positions[block.ids[positions] == query.release_id]
+            parts.append((block, positions))
+        return cls(parts, with_catches=not (query.component or query.severity))
+
+    @property
+    def total(self) -> int:
+        return sum(len(positions) for _, positions in self.parts)
+
+    def caught_by_stage(self) -> dict[int, int] | None:
+        if not self.with_catches:
+            return None
+        caught: dict[int, int] = defaultdict(int)
+        for block, positions in self.parts:
+            mask = np.isin(block.catch_release, positions)
+            for stage_id, n in zip(
+                block.catch_stage[mask].tolist(), block.catch_caught[mask].tolist(), strict=True
+            ):
+                caught[stage_id] += n
+        return caught
+
+    def newest(self, k: int) -> list[tuple[release_rollups.ReleaseBlock, int]]:
+        """The k newest releases of the range: (block, position), newest first."""
+        candidates = [
+            (int(block.released[p]), int(block.ids[p]), block, int(p))
+            for block, positions in self.parts
+            for p in positions[-k:]
+        ]
+        candidates.sort(key=lambda c: (c[0], c[1]), reverse=True)
+        return [(block, p) for _, _, block, p in candidates[:k]]
+
+
 def _releases(
     query: DashboardQuery,
-    windows: dict,
     blocks: dict[int, rollups.TeamBlock],
-    catches: list[tuple[int, int, int]] | None,
+    in_range: _ReleaseRange,
 ) -> tuple[ReleaseBar, ...]:
-    releases = Release.objects.filter(_released_in(windows))
-    if query.release_id is not None:
-        releases = releases.filter(pk=query.release_id)
     slugs = {team.pk: team.slug for team in query.teams}
-    caught: dict[int, int] = defaultdict(int)
-    for release_id, _, n in catches or ():
-        caught[release_id] += n
     counts: dict[int | None, int] = {}  # release ids are unique across teams
     for block in blocks.values():
         per_code = block.release_counts
@@ -532,18 +572,20 @@ def _releases(
             per_code = np.bincount(block.cols["release"][mask], minlength=len(block.releases))
         counts.update(zip(block.releases, per_code.tolist(), strict=True))
     bars = []
-    newest = releases.order_by("-released_at", "-id")[:MAX_RELEASES]
-    for rid, team_id, version, released_at in newest.values_list(
-        "id", "team_id", "version", "released_at"
-    ):
+    for release_block, position in in_range.newest(MAX_RELEASES):
+        rid = int(release_block.ids[position])
         escaped = counts.get(rid, 0)
-        bar_caught = caught.get(rid) if catches is not None and rid in caught else None
+        bar_caught = None
+        if in_range.with_catches:
+            mine = release_block.catch_release == position
+            if mine.any():
+                bar_caught = int(release_block.catch_caught[mine].sum())
         bars.append(
             ReleaseBar(
                 release_id=rid,
-                team_slug=slugs[team_id],
-                version=version,
-                released_at=released_at,
+                team_slug=slugs[release_block.team_id],
+                version=release_block.versions[position],
+                released_at=release_rollups.from_us(int(release_block.released[position])),
                 escapes=escaped,
                 caught=bar_caught,
                 escape_rate=None
@@ -564,41 +606,92 @@ def dashboard(query: DashboardQuery) -> Dashboard:
     """
     _check(query)
     starts = _period_starts(query)
-    blocks = rollups.team_blocks([t.pk for t in query.teams])
-    stale = _stale(query, blocks)
+    team_ids = [t.pk for t in query.teams]
+    blocks = rollups.team_blocks(team_ids)
+    release_blocks = release_rollups.release_blocks(team_ids)
+    stale = _stale(query, blocks, release_blocks)
     for team in stale:
         rollups.rollups_request_team(team_id=team.pk)
     stages = _stages(query)
+    now = timezone.now()
+    todays = tuple(now.astimezone(t.tzinfo).date().toordinal() for t in query.teams)
+    computed_at = min(
+        [b.computed_at for b in blocks.values() if b.computed_at]
+        + [b.computed_at for b in release_blocks.values()],
+        default=None,
+    )
+    key = _result_key(query, blocks, release_blocks, stages, todays)
+    with _results_lock:
+        known = _results.get(key)
+        if known is not None:
+            _results.move_to_end(key)
+    if known is not None:
+        return replace(
+            known, query=query, computed_at=computed_at, stale_teams=tuple(t.slug for t in stale)
+        )
+    board = _compute(query, starts, blocks, release_blocks, stages, todays)
+    board = replace(board, computed_at=computed_at, stale_teams=tuple(t.slug for t in stale))
+    with _results_lock:
+        _results[key] = board
+        while len(_results) > RESULTS_KEPT:
+            _results.popitem(last=False)
+    return board
+
+
+# Dashboards answered, by everything their numbers depend on: the rollups' digests, the
+# stages, the query, each team's local date (overdue actions). A change to any of them is a
+# new key, so an answer is never stale; a manager's reload or the next manager's same view
+# costs the digests' query, not the arithmetic over a million escapes.
+RESULTS_KEPT = 64
+_results: OrderedDict[tuple[Any, ...], Dashboard] = OrderedDict()
+_results_lock = threading.Lock()
+
+
+def _result_key(
+    query: DashboardQuery,
+    blocks: dict[int, rollups.TeamBlock],
+    release_blocks: dict[int, release_rollups.ReleaseBlock],
+    stages: list[tuple[int, str]],
+    todays: tuple[int, ...],
+) -> tuple[Any, ...]:
+    teams = tuple((t.pk, t.slug, t.timezone) for t in query.teams)
+    return (
+        teams,
+        todays,
+        tuple(blocks[t.pk].signature if t.pk in blocks else None for t in query.teams),
+        tuple(release_blocks[t.pk].digest if t.pk in release_blocks else None for t in query.teams),
+        tuple(stages),
+        (query.start, query.end, query.period, query.component, query.severity, query.release_id),
+    )
+
+
+def dashboard_results_clear() -> None:
+    """Forget the answers kept by this process (tests)."""
+    with _results_lock:
+        _results.clear()
+
+
+def _compute(
+    query: DashboardQuery,
+    starts: list[date],
+    blocks: dict[int, rollups.TeamBlock],
+    release_blocks: dict[int, release_rollups.ReleaseBlock],
+    stages: list[tuple[int, str]],
+    todays: tuple[int, ...],
+) -> Dashboard:
     order = np.argsort(np.array([sid for sid, _ in stages], dtype=np.int64))
     stage_ids = np.array([stages[i][0] for i in order], dtype=np.int64)
     stage_codes = (stage_ids, order.astype(np.int64), len(stages))
     component_names: dict[str, int] = {}
-    now = timezone.now()
     sel = _concat(
         [
-            _select_team(
-                blocks[t.pk],
-                query,
-                stage_codes,
-                component_names,
-                today=now.astimezone(t.tzinfo).date().toordinal(),
-            )
-            for t in query.teams
+            _select_team(blocks[t.pk], query, stage_codes, component_names, today=today)
+            for t, today in zip(query.teams, todays, strict=True)
             if t.pk in blocks
         ]
     )
-    windows = _windows(query)
-    catches: list[tuple[int, int, int]] | None = None
-    if not (query.component or query.severity):
-        found = StageCatch.objects.filter(_released_in(windows, "release__"))
-        if query.release_id is not None:
-            found = found.filter(release_id=query.release_id)
-        catches = list(found.values_list("release_id", "stage_id", "caught").order_by())
-    caught_by_stage: dict[int, int] | None = None
-    if catches is not None:
-        caught_by_stage = defaultdict(int)
-        for _, stage_id, n in catches:
-            caught_by_stage[stage_id] += n
+    in_range = _ReleaseRange.of(query, _windows(query), release_blocks)
+    caught_by_stage = in_range.caught_by_stage()
     boxes = _stage_boxes(sel, stages, caught_by_stage)
     weakest, reason = _weakest(boxes)
     valid_n = len(sel.deficit)
@@ -632,10 +725,8 @@ def dashboard(query: DashboardQuery) -> Dashboard:
                 for name, code in component_names.items()
             ]
         ),
-        releases=_releases(query, windows, blocks, catches),
-        releases_total=Release.objects.filter(_released_in(windows)).count()
-        if query.release_id is None
-        else 1,
+        releases=_releases(query, blocks, in_range),
+        releases_total=in_range.total,
         time_in_production=_durations(sel.tip[~np.isnan(sel.tip)], valid_n),
         follow_through=_follow_through(sel),
         problems={
@@ -648,9 +739,5 @@ def dashboard(query: DashboardQuery) -> Dashboard:
             "detected_before_release": count_with(rollups.BEFORE_RELEASE),
             "missing_merged_at": count_with(rollups.MISSING_MERGED),
         },
-        computed_at=min(
-            (at for t in query.teams if t.pk in blocks and (at := blocks[t.pk].computed_at)),
-            default=None,
-        ),
-        stale_teams=tuple(t.slug for t in stale),
+        computed_at=None,  # set by dashboard(), like the stale teams
     )

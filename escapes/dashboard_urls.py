@@ -1,13 +1,15 @@
-"""The dashboard's pages: `urlpatterns` for every team of the user (mounted at the root) and
-`team_urlpatterns` for one team (mounted under t/<slug:team>/)."""
+"""The dashboard's pages: `urlpatterns` for every team of the user (mounted at the root, with
+the register of all those teams' escapes the numbers link to) and `team_urlpatterns` for one
+team (mounted under t/<slug:team>/)."""
 
 from django.urls import path
 
-from escapes import dashboard_views
+from escapes import dashboard_views, views
 
 urlpatterns = [
     path("dashboard/", dashboard_views.all_dashboard, name="dashboard"),
     path("dashboard.csv", dashboard_views.all_dashboard_csv, name="dashboard_csv"),
+    path("escapes/", views.all_escape_list, name="all_escape_list"),
 ]
 
 team_urlpatterns = [

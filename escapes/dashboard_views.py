@@ -9,7 +9,7 @@ escapes behind it. The tables carry those links, so the page works without JavaS
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from escapes import dashboard as numbers
-from escapes import dashboard_csv
+from escapes import dashboard_csv, release_rollups, rollups
 from escapes.dashboard import (
     Dashboard,
     DashboardQuery,
@@ -40,8 +40,7 @@ from escapes.metrics import (
     format_duration,
     format_percent,
 )
-from escapes.models import Category, Escape, Release, Severity
-from escapes.selectors import team_components
+from escapes.models import Category, Severity
 from teams.decorators import team_view
 from teams.models import Membership, Team
 from teams.selectors import teams_for_user
@@ -78,18 +77,23 @@ class DashboardForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.teams = tuple(teams)
         self._field("severity").choices = [("", "Any severity"), *Severity.choices]
-        components = sorted({c for team in self.teams for c in team_components(team)})
+        # The components the rollups know: listing the distinct components of a million
+        # escapes per page load costs more than every chart (a new one shows once rolled up).
+        blocks = rollups.team_blocks([team.pk for team in self.teams])
+        components = sorted({c for block in blocks.values() for c in block.components if c})
         self._field("component").choices = [("", "Any component"), *((c, c) for c in components)]
-        # The newest releases (fifty teams have thousands), and the one asked for if older.
-        releases = Release.objects.filter(team__in=self.teams).select_related("team")
-        newest = list(releases.order_by("-released_at", "-id")[:MAX_RELEASE_CHOICES])
-        asked = str(self.data.get("release") or "")
-        if asked.isdigit() and all(r.pk != int(asked) for r in newest):
-            newest.extend(releases.filter(pk=int(asked)))
+        # The newest releases (fifty teams have thousands), and the one asked for if older,
+        # from the release rollups like the numbers.
+        names = {team.pk: team.name for team in self.teams}
         many = len(self.teams) > 1
+        releases = release_rollups.release_blocks(list(names))
+        newest = release_rollups.newest(releases.values(), MAX_RELEASE_CHOICES)
+        asked = str(self.data.get("release") or "")
+        if asked.isdigit() and all(r.id != int(asked) for r in newest):
+            newest += [r for r in release_rollups.find(releases.values(), int(asked))]
         self._field("release").choices = [
             ("", "Any release"),
-            *((r.pk, f"{r.team.name} · {r.version}" if many else r.version) for r in newest),
+            *((r.id, f"{names[r.team_id]} · {r.version}" if many else r.version) for r in newest),
         ]
 
     def _field(self, name: str) -> forms.ChoiceField:
@@ -176,7 +180,7 @@ def query_from(
 
 @dataclass(frozen=True)
 class Link:
-    team: Team
+    team: Team | None  # None: the register of every team of the user
     url: str
 
 
@@ -187,66 +191,47 @@ def period_end(point_start: date, period: Period) -> date:
 
 
 class Linker:
-    """Register URLs of the escapes behind a number, one per team the number may come from.
+    """Register URLs of the escapes behind a number.
 
-    The register's filters: category, stage, release, severity, component (existing) and
-    detected_from / detected_to (inclusive local dates), problem (a data-problem kind),
-    ids (comma-separated escape ids).
+    One team's dashboard links into that team's register; the all-teams dashboard into the
+    register of every team of the user (`all_escape_list`), one link per number, which reads
+    each team's local dates in its own zone. The register's filters: category, stage, release,
+    severity, component and detected_from / detected_to (inclusive local dates), problem (a
+    data-problem kind), ids (comma-separated escape ids); "none" for no category, stage or
+    component.
     """
 
     def __init__(self, query: DashboardQuery) -> None:
         self.query = query
-        self.release_team: int | None = None
-        if query.release_id is not None:
-            release = Release.objects.filter(pk=query.release_id).values_list("team_id", flat=True)
-            self.release_team = release.first()
+        self.team = query.teams[0] if len(query.teams) == 1 else None
+        if self.team is None:
+            self.path = reverse("all_escape_list")
+        else:
+            self.path = reverse("escape_list", kwargs={"team": self.team.slug})
 
-    def _base(self, team: Team) -> dict[str, str]:
-        params = {"component": self.query.component, "severity": self.query.severity}
-        if self.query.release_id is not None and self.release_team == team.pk:
-            params["release"] = str(self.query.release_id)
-        return params
-
-    def _teams(self) -> Iterable[Team]:
-        if self.query.release_id is None:
-            return self.query.teams
-        # Filtered to one release: only its team has escapes behind any number.
-        return [t for t in self.query.teams if t.pk == self.release_team]
-
-    def url(self, team: Team, **params: Any) -> str:
-        merged = {**self._base(team), **{k: str(v) for k, v in params.items() if v is not None}}
+    def url(self, **params: Any) -> str:
+        base = {"component": self.query.component, "severity": self.query.severity}
+        if self.query.release_id is not None:
+            base["release"] = str(self.query.release_id)
+        merged = {**base, **{k: str(v) for k, v in params.items() if v is not None}}
         query = urlencode({k: v for k, v in merged.items() if v != ""})
-        return reverse("escape_list", kwargs={"team": team.slug}) + (f"?{query}" if query else "")
+        return self.path + (f"?{query}" if query else "")
 
     def links(
         self, start: date | None = None, end: date | None = None, **params: Any
     ) -> list[Link]:
         start = max(start or self.query.start, self.query.start)
         end = min(end or self.query.end, self.query.end)
-        return [
-            Link(team, self.url(team, detected_from=start, detected_to=end, **params))
-            for team in self._teams()
-        ]
+        return [Link(self.team, self.url(detected_from=start, detected_to=end, **params))]
 
-    def release_links(self, release_id: int, team_slug: str) -> list[Link]:
-        team = next((t for t in self.query.teams if t.slug == team_slug), None)
-        if team is None:
-            return []
-        return [Link(team, self.url(team, release=release_id))]
+    def release_links(self, release_id: int) -> list[Link]:
+        return [Link(self.team, self.url(release=release_id))]
 
     def id_links(self, ids: Sequence[int]) -> list[Link]:
-        """One link per team with the escapes among `ids`; ids are split by team in one query."""
+        """The register of these escapes (the first MAX_LINKED_IDS)."""
         if not ids:
             return []
-        by_team: dict[int, list[int]] = {}
-        rows = Escape.objects.filter(pk__in=ids[: MAX_LINKED_IDS * 10]).values_list("pk", "team_id")
-        for pk, team_id in rows.order_by("pk"):
-            by_team.setdefault(team_id, []).append(pk)
-        return [
-            Link(t, self.url(t, ids=",".join(map(str, by_team[t.pk][:MAX_LINKED_IDS]))))
-            for t in self.query.teams
-            if t.pk in by_team
-        ]
+        return [Link(self.team, self.url(ids=",".join(map(str, ids[:MAX_LINKED_IDS]))))]
 
 
 # --- What the template shows ------------------------------------------------------------
@@ -395,9 +380,7 @@ def _release_rows(board: Dashboard, linker: Linker) -> list[Row]:
             NO_VALUE if bar.caught is None else bar.caught,
             format_percent(bar.escape_rate),
         ]
-        rows.append(
-            Row(label, cells, linker.release_links(bar.release_id, bar.team_slug), f"release-{i}")
-        )
+        rows.append(Row(label, cells, linker.release_links(bar.release_id), f"release-{i}"))
     return rows
 
 

@@ -1,5 +1,6 @@
 """Forms of the escape register. They parse and present; the rules live in escapes.services."""
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 from django import forms
@@ -63,7 +64,7 @@ class EscapeFilterForm(forms.Form):
         label="Escapes", required=False, max_length=2000, widget=forms.HiddenInput
     )
 
-    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, team: Team | None, **kwargs: Any) -> None:
         data = args[0] if args else kwargs.get("data")
         self.stage_none = False
         if data is not None and data.get("stage") == NONE:
@@ -80,15 +81,8 @@ class EscapeFilterForm(forms.Form):
             *Category.choices,
             (NONE, "No category"),
         ]
-        _model_choice(self, "stage").queryset = team_stages(team)
-        _model_choice(self, "release").queryset = team_releases(team)
         _choice(self, "severity").choices = [("", "Any severity"), *Severity.choices]
-        components = [(c, c) for c in team_components(team)]
-        _choice(self, "component").choices = [
-            ("", "Any component"),
-            *components,
-            (NONE, "No component"),
-        ]
+        self._team_choices(team)
         _choice(self, "problem").choices = [("", "Any"), *DATA_PROBLEM_LABELS.items()]
         _choice(self, "status").choices = [("", "Any status"), *EscapeStatus.choices]
 
@@ -100,7 +94,21 @@ class EscapeFilterForm(forms.Form):
             for name, errors in self.errors.items()
         ]
         data = {k: v for k, v in self.cleaned_data.items() if v not in (None, "", ())}
-        return EscapeFilters(**data, stage_none=self.stage_none), warnings
+        return EscapeFilters(**self._filter_values(data), stage_none=self.stage_none), warnings
+
+    def _team_choices(self, team: Team | None) -> None:
+        assert team is not None
+        _model_choice(self, "stage").queryset = team_stages(team)
+        _model_choice(self, "release").queryset = team_releases(team)
+        components = [(c, c) for c in team_components(team)]
+        _choice(self, "component").choices = [
+            ("", "Any component"),
+            *components,
+            (NONE, "No component"),
+        ]
+
+    def _filter_values(self, data: dict[str, Any]) -> dict[str, Any]:
+        return data
 
     def clean_ids(self) -> tuple[int, ...]:
         raw = self.cleaned_data.get("ids") or ""
@@ -114,6 +122,63 @@ class EscapeFilterForm(forms.Form):
     @property
     def is_filtered(self) -> bool:
         return self.stage_none or any(self.data.get(name) for name in self.fields)
+
+
+MAX_RELEASE_CHOICES = 200  # fifty teams have thousands of releases: the newest ones
+
+
+class _TeamStageChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.team.name} · {obj.name}"
+
+
+class AllEscapeFilterForm(EscapeFilterForm):
+    """The filters of the register of every team of the user (the dashboard's links land here).
+
+    Those of a team's register plus the team; stages are named with their team, the release
+    list holds the newest MAX_RELEASE_CHOICES releases (and the one asked for), and the
+    component is any name (the distinct components of a million escapes cost more than the
+    page), "none" for escapes without one.
+    """
+
+    team = forms.ChoiceField(label="Team", required=False)
+    release = forms.TypedChoiceField(  # type: ignore[assignment]
+        label="Release", required=False, coerce=int, empty_value=None
+    )
+    component = forms.CharField(label="Component", required=False, max_length=100)  # type: ignore[assignment]
+
+    field_order = ["q", "team"]
+
+    def __init__(self, data: Any, *, teams: Sequence[Team]) -> None:
+        self.teams = list(teams)
+        self.by_slug = {t.slug: t for t in self.teams}
+        super().__init__(data, team=None)
+
+    def _team_choices(self, team: Team | None) -> None:
+        _choice(self, "team").choices = [("", "Any team"), *((t.slug, t.name) for t in self.teams)]
+        stages = PipelineStage.objects.filter(team__in=self.teams).select_related("team")
+        self.fields["stage"] = _TeamStageChoice(
+            queryset=stages.order_by("team__name", "position", "id"),
+            required=False,
+            empty_label="Any stage",
+        )
+        releases = Release.objects.filter(team__in=self.teams).select_related("team")
+        newest = list(releases.order_by("-released_at", "-id")[:MAX_RELEASE_CHOICES])
+        asked = str(self.data.get("release") or "")
+        if asked.isdigit() and all(r.pk != int(asked) for r in newest):
+            newest.extend(releases.filter(pk=int(asked)))
+        self.releases = {r.pk: r for r in newest}
+        _choice(self, "release").choices = [
+            ("", "Any release"),
+            *((r.pk, f"{r.team.name} · {r.version}") for r in newest),
+        ]
+
+    def _filter_values(self, data: dict[str, Any]) -> dict[str, Any]:
+        if "team" in data:
+            data["team"] = self.by_slug[data["team"]]
+        if "release" in data:
+            data["release"] = self.releases[data["release"]]
+        return data
 
 
 def _datetime_field(label: str, *, required: bool = False) -> forms.DateTimeField:

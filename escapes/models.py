@@ -215,3 +215,22 @@ class EscapeRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team_id} {self.month:%Y-%m}"
+
+
+class ReleaseRollup(models.Model):
+    """One team's releases and the defects its stages caught before each, as compact columns.
+
+    Kept by escapes/release_rollups.py (on commit of a new release or caught counts, and with
+    the team's escape rollups by beat) and read by escapes/dashboard.py, so that a dashboard
+    of fifty teams reads no release or stage-catch rows.
+    """
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    releases = models.PositiveIntegerField()
+    columns = models.BinaryField()
+    meta = models.JSONField(default=dict)
+    digest = models.CharField(max_length=40)
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.team_id}: {self.releases} releases"

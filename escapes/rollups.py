@@ -57,11 +57,12 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from escapes.metrics import local_midnight_in_utc
 from escapes.models import Category, Escape, EscapeRollup, Severity
+from escapes.release_rollups import release_rollup_recompute, release_rollups_cache_clear
 from retros.models import PreventativeAction, PushState
 from teams.models import Team
 
@@ -345,10 +346,13 @@ def _recompute_team(team: Team) -> int:
 
 
 def rollups_recompute_team(*, team_id: int) -> int:
-    """Every month of one team; returns how many rows were (re)written."""
+    """Every month of one team, and its release rollup; returns how many months were
+    (re)written."""
     with transaction.atomic():
         team = _lock_team(team_id)
-        return 0 if team is None else _recompute_team(team)
+        written = 0 if team is None else _recompute_team(team)
+    release_rollup_recompute(team_id=team_id)
+    return written
 
 
 def rollups_recompute_all() -> int:
@@ -525,16 +529,17 @@ def _re_escapes(block: TeamBlock) -> np.ndarray:
     return earliest_other < cols["detected"]
 
 
-def _build_block(team_id: int, rows: list[tuple[Any, ...]], old: TeamBlock | None) -> TeamBlock:
-    """rows: (id, month, timezone, digest, computed_at) of the team in month order."""
-    signature = tuple((r[0], r[3]) for r in rows)
+def _build_block(
+    team_id: int, signature: tuple[tuple[int, str], ...], stamp: _Stamp, old: TeamBlock | None
+) -> TeamBlock:
+    """signature: (id, digest) of the team's rows in month order."""
     block = TeamBlock(
         team_id=team_id,
-        timezone=rows[0][2] if rows else "",
+        timezone=stamp.timezone,
         signature=signature,
         spans={},
         sealed={},
-        computed_at=min((r[4] for r in rows), default=None),
+        computed_at=stamp.computed_at,
         components=list(old.components) if old else [],
         releases=list(old.releases) if old else [None],
     )
@@ -596,31 +601,45 @@ def _cache_limit() -> int:
     return int(getattr(settings, "ROLLUP_CACHE_ESCAPES", 5_000_000))
 
 
+@dataclass(frozen=True)
+class _Stamp:
+    timezone: str  # the zone of all the team's rows; "" when they disagree (stale)
+    computed_at: datetime | None  # the oldest row's
+
+
 def team_blocks(team_ids: Sequence[int]) -> dict[int, TeamBlock]:
     """The rollups of these teams, one block each (teams without rollups have none).
 
-    One query for the rows' (id, digest) and one more for the columns of rows this process
-    has not seen in that version.
+    One query for the rows' (id, digest), one for each team's zone and oldest stamp, and one
+    more for the columns of rows this process has not seen in that version.
     """
-    rows: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    for team_id, *rest in (
+    signatures: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for team_id, row_id, digest in (
         EscapeRollup.objects.filter(team_id__in=team_ids)
         .order_by("team_id", "month")
-        .values_list("team_id", "id", "month", "timezone", "digest", "computed_at")
+        .values_list("team_id", "id", "digest")
     ):
-        rows[team_id].append(tuple(rest))
+        signatures[team_id].append((row_id, digest))
+    stamps = {
+        team_id: _Stamp(low if low == high else "", at)
+        for team_id, low, high, at in EscapeRollup.objects.filter(team_id__in=team_ids)
+        .order_by()
+        .values("team_id")
+        .annotate(Min("timezone"), Max("timezone"), Min("computed_at"))
+        .values_list("team_id", "timezone__min", "timezone__max", "computed_at__min")
+    }
     result: dict[int, TeamBlock] = {}
-    for team_id, team_rows in rows.items():
+    for team_id, rows in signatures.items():
         with _cache_lock:
             old = _cache.get(team_id)
-        signature = tuple((r[0], r[3]) for r in team_rows)
+        signature = tuple(rows)
+        stamp = stamps.get(team_id, _Stamp("", None))  # rows written between the queries
         if old is not None and old.signature == signature:
             # The rows were re-stamped (checked by beat) without changing: keep the columns.
-            old.computed_at = min(r[4] for r in team_rows)
-            old.timezone = team_rows[0][2]
+            old.computed_at, old.timezone = stamp.computed_at, stamp.timezone
             block = old
         else:
-            block = _build_block(team_id, team_rows, old)
+            block = _build_block(team_id, signature, stamp, old)
         result[team_id] = block
         _remember(block)
     return result
@@ -640,3 +659,4 @@ def rollups_cache_clear() -> None:
     """Forget every block of this process (tests; a worker that must free memory)."""
     with _cache_lock:
         _cache.clear()
+    release_rollups_cache_clear()

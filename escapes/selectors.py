@@ -1,5 +1,7 @@
-"""Reads of the escape register, always scoped to one team, with their joins done up front."""
+"""Reads of the escape register, scoped to the user's teams, with their joins done up front."""
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -30,13 +32,29 @@ class EscapeFilters:
     detected_to: date | None = None
     problem: str = ""
     ids: tuple[int, ...] = ()
+    team: Team | None = None  # the register of every team of the user: one of them
 
 
 def escapes_for_team(team: Team, filters: EscapeFilters | None = None) -> EscapeQuerySet:
     """The team's escapes, newest detection first, ready to render as register rows."""
-    qs = Escape.objects.filter(team=team).select_related("stage", "release")
+    return escapes_for_teams([team], filters)
+
+
+def escapes_for_teams(
+    teams: Sequence[Team], filters: EscapeFilters | None = None
+) -> EscapeQuerySet:
+    """The escapes of these teams (the user's: the caller scopes), filtered, newest first.
+
+    Detection dates are local dates, each in its own team's time zone: teams are grouped by
+    zone, so fifty teams in ten zones are ten windows.
+    """
+    qs = Escape.objects.filter(team__in=list(teams)).select_related("team", "stage", "release")
     if filters is None:
         return qs
+    if filters.detected_from is not None or filters.detected_to is not None:
+        qs = qs.filter(_detected_between(teams, filters.detected_from, filters.detected_to))
+    if filters.team is not None:
+        qs = qs.filter(team=filters.team)
     if filters.category:
         qs = qs.filter(category="" if filters.category == NONE else filters.category)
     if filters.stage is not None:
@@ -49,11 +67,6 @@ def escapes_for_team(team: Team, filters: EscapeFilters | None = None) -> Escape
         qs = qs.filter(severity=filters.severity)
     if filters.component:
         qs = qs.filter(component="" if filters.component == NONE else filters.component)
-    if filters.detected_from is not None:
-        qs = qs.filter(detected_at__gte=local_midnight_in_utc(filters.detected_from, team.tzinfo))
-    if filters.detected_to is not None:
-        after = filters.detected_to + timedelta(days=1)
-        qs = qs.filter(detected_at__lt=local_midnight_in_utc(after, team.tzinfo))
     if filters.problem:
         qs = qs.filter(PROBLEMS[filters.problem])
     if filters.ids:
@@ -68,6 +81,23 @@ def escapes_for_team(team: Team, filters: EscapeFilters | None = None) -> Escape
             | Q(tracker_key__icontains=filters.q)
         )
     return qs
+
+
+def _detected_between(teams: Sequence[Team], start: date | None, end: date | None) -> Q:
+    """Detected on these local dates (inclusive; None: open), each team in its own zone."""
+    by_zone: dict[str, list[Team]] = defaultdict(list)
+    for team in teams:
+        by_zone[team.timezone].append(team)
+    window = Q(pk__in=[])
+    for zone_teams in by_zone.values():
+        tz = zone_teams[0].tzinfo
+        bounds = Q(team__in=zone_teams)
+        if start is not None:
+            bounds &= Q(detected_at__gte=local_midnight_in_utc(start, tz))
+        if end is not None:
+            bounds &= Q(detected_at__lt=local_midnight_in_utc(end + timedelta(days=1), tz))
+        window |= bounds
+    return window
 
 
 NONE = "none"  # the filter value for "no category" / "no component"

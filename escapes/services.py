@@ -22,6 +22,7 @@ from escapes.models import (
     Source,
     StageCatch,
 )
+from escapes.release_rollups import release_rollup_queue
 from escapes.rollups import rollups_queue
 from teams.models import Team
 
@@ -210,6 +211,7 @@ def release_create(*, team: Team, version: str, released_at: datetime) -> Releas
     release = Release(team=team, version=version.strip(), released_at=released_at)
     release.full_clean()
     release.save()
+    release_rollup_queue(team_id=team.pk)
     return release
 
 
@@ -230,4 +232,5 @@ def stage_catches_report(*, release: Release, counts: dict[PipelineStage, int]) 
             release=release, stage=stage, defaults={"caught": caught}
         )
         result.append(catch)
+    release_rollup_queue(team_id=release.team_id)
     return result

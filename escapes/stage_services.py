@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from escapes.models import PipelineStage, Release, StageCatch
+from escapes.release_rollups import release_rollup_queue
 from escapes.services import stage_catches_report
 from teams.models import Team
 
@@ -108,7 +109,8 @@ def stage_delete(*, stage: PipelineStage) -> None:
         raise ValidationError(_in_use_message(current, escapes=escapes, actions=actions))
     try:
         with transaction.atomic():
-            current.delete()
+            current.delete()  # and the defects it was reported to have caught
+            release_rollup_queue(team_id=current.team_id)
     except ProtectedError:
         raise ValidationError(
             f"“{current.name}” is still referenced by an escape or an action."

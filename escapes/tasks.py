@@ -9,7 +9,7 @@ from datetime import date
 
 from celery import shared_task
 
-from escapes import rollups
+from escapes import release_rollups, rollups
 
 
 @shared_task(name="escapes.rollup_recompute", ignore_result=True)
@@ -28,3 +28,9 @@ def rollup_team_task(team_id: int) -> int:
 def rollup_full_task() -> int:
     """Every team: rewrites what differs, deletes emptied months, stamps the rest as checked."""
     return rollups.rollups_recompute_all()
+
+
+@shared_task(name="escapes.rollup_releases", ignore_result=True)
+def rollup_releases_task(team_id: int) -> bool:
+    """The team's release rollup (a release was created or caught counts reported)."""
+    return release_rollups.release_rollup_recompute(team_id=team_id)

@@ -6,10 +6,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from escapes.csv_import import (
@@ -20,12 +22,24 @@ from escapes.csv_import import (
     csv_preview,
     template_rows,
 )
-from escapes.forms import CsvConfirmForm, CsvUploadForm, EscapeFilterForm, EscapeForm
+from escapes.forms import (
+    AllEscapeFilterForm,
+    CsvConfirmForm,
+    CsvUploadForm,
+    EscapeFilterForm,
+    EscapeForm,
+)
 from escapes.models import Category, Escape, Severity, Source
-from escapes.selectors import escapes_for_team, get_escape_detail, get_escape_for_team
+from escapes.selectors import (
+    escapes_for_team,
+    escapes_for_teams,
+    get_escape_detail,
+    get_escape_for_team,
+)
 from escapes.services import escape_create, escape_update
 from teams.decorators import team_view
 from teams.models import Membership
+from teams.selectors import teams_for_user
 
 PAGE_SIZE = 50
 
@@ -46,6 +60,31 @@ def escape_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     context = {
         "team": team,
         "membership": membership,
+        "list_url": reverse("escape_list", kwargs={"team": team.slug}),
+        "form": form,
+        "page_obj": page,
+        "filter_warnings": warnings,
+        "is_filtered": form.is_filtered,
+    }
+    template = "escapes/escape_list.html"
+    if _partial_request(request):
+        template += "#results"
+    return render(request, template, context)
+
+
+@require_GET
+@login_required
+def all_escape_list(request: HttpRequest) -> HttpResponse:
+    """The register of every team of the user: where the all-teams dashboard's numbers link."""
+    teams = list(teams_for_user(request.user))
+    form = AllEscapeFilterForm(request.GET, teams=teams)
+    filters, warnings = form.filters()
+    escapes = escapes_for_teams(teams, filters)
+    page = Paginator(escapes, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "team": None,
+        "teams": teams,
+        "list_url": reverse("all_escape_list"),
         "form": form,
         "page_obj": page,
         "filter_warnings": warnings,

@@ -1,3 +1,4 @@
+import functools
 import hashlib
 import zoneinfo
 
@@ -9,6 +10,12 @@ from django.db import models
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not a known IANA time zone, e.g. Europe/Berlin.")
+
+
+@functools.cache
+def zone(key: str) -> zoneinfo.ZoneInfo:
+    """ZoneInfo keeps only eight zones strongly; fifty teams in ten zones reread the tz files."""
+    return zoneinfo.ZoneInfo(key)
 
 
 class Team(models.Model):
@@ -25,7 +32,7 @@ class Team(models.Model):
 
     @property
     def tzinfo(self) -> zoneinfo.ZoneInfo:
-        return zoneinfo.ZoneInfo(self.timezone)
+        return zone(self.timezone)
 
 
 class Role(models.TextChoices):

@@ -100,3 +100,17 @@ def escape(team, release, stages) -> Escape:
 def _fast_password_hashing(settings):
     """PBKDF2's deliberate slowness is for attackers, not for a suite that makes many users."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dashboard_caches():
+    """Rollup blocks and dashboard answers are kept per process by row ids and digests, and
+    ids repeat across tests (rolled back): every test starts with none."""
+    from escapes.dashboard import dashboard_results_clear
+    from escapes.rollups import rollups_cache_clear
+
+    rollups_cache_clear()
+    dashboard_results_clear()
+    yield
+    rollups_cache_clear()
+    dashboard_results_clear()

@@ -115,6 +115,7 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/retros/<int:pk>/summary.md": R,
     "dashboard/": Access("user"),
     "dashboard.csv": Access("user"),
+    "escapes/": Access("user"),
     "t/<slug:team>/dashboard/": R,
     "t/<slug:team>/dashboard.csv": R,
     "api/v1/dashboard": Access("user", api=True),

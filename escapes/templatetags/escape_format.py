@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django import template
+from django.utils.html import format_html, format_html_join
 
 register = template.Library()
 
@@ -29,3 +30,20 @@ def duration(value: timedelta | None) -> str:
 @register.filter
 def is_negative(value: timedelta | None) -> bool:
     return value is not None and value < timedelta(0)
+
+
+@register.simple_tag
+def linked(value: object, links: list) -> str:
+    """A dashboard number with the register link(s) of the escapes behind it.
+
+    One link: the number is the link. Several (one per team): the number, then a link per
+    team. A tag rather than a template partial: a three-year weekly table has a thousand.
+    """
+    if len(links) == 1:
+        return format_html('<a href="{}">{}</a>', links[0].url, value)
+    if not links or not value:
+        return format_html("{}", value)
+    teams = format_html_join(
+        " ", '<a href="{}" title="{}">{}</a>', ((x.url, x.team.name, x.team.slug) for x in links)
+    )
+    return format_html('{} <span class="team-links">{}</span>', value, teams)

@@ -13,6 +13,7 @@ from django.test import Client
 from escapes import dashboard as numbers
 from escapes import dashboard_views
 from escapes.models import Category, Escape, PipelineStage, Release, Severity
+from escapes.release_rollups import release_rollup_recompute
 from escapes.rollups import rollups_recompute_team
 from teams.models import Team
 from tests.conftest import client_for
@@ -242,7 +243,13 @@ def test_the_all_teams_page_shows_every_team_of_the_user(team, other_team, membe
     Escape.objects.create(team=other_team, title="s", detected_at=at("2026-01-20T10:00"))
     rollups_recompute_team(team_id=other_team.pk)
     tables = page(client_for(member), "/dashboard/", **RANGE)
-    assert tables.rows["mttd-0"][:3] == ["2026-01 checkout search", "3", "deficit known for 2 of 3"]
+    assert tables.rows["mttd-0"][:3] == ["2026-01", "3", "deficit known for 2 of 3"]
+    # One link per number, into the register of every team of the user, with those three.
+    (link,) = tables.links["mttd-0"]
+    assert link.startswith("/escapes/?")
+    response = client_for(member).get(link)
+    assert len(response.context["page_obj"].object_list) == 3
+    assert {e.team.slug for e in response.context["page_obj"]} == {"checkout", "search"}
 
 
 def test_a_viewer_sees_the_dashboard_and_an_outsider_gets_404(team, viewer, outsider):
@@ -301,6 +308,7 @@ def test_the_release_filter_offers_the_newest_releases_and_the_one_asked_for(
         )
         for month in (1, 2, 3)
     ]
+    release_rollup_recompute(team_id=team.pk)  # the task release_create queues on commit
     url = f"/t/{team.slug}/dashboard/"
     form = client_for(member).get(url).context["form"]
     offered = [value for value, _ in form.fields["release"].choices if value]

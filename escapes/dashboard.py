@@ -136,6 +136,8 @@ class Dashboard:
     stale_teams: tuple[str, ...] = field(default=())  # slugs whose rollups are missing/pending
     releases_total: int = 0  # releases in the range; `releases` holds the newest MAX_RELEASES
     problem_counts: dict[str, int] = field(default_factory=dict)
+    # What the answer was kept under (dashboard()): renderings of it may be kept by it too.
+    cache_key: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
 
 
 # --- Computing the dashboard from the rollups ---------------------------------------------
@@ -630,7 +632,12 @@ def dashboard(query: DashboardQuery) -> Dashboard:
             known, query=query, computed_at=computed_at, stale_teams=tuple(t.slug for t in stale)
         )
     board = _compute(query, starts, blocks, release_blocks, stages, todays)
-    board = replace(board, computed_at=computed_at, stale_teams=tuple(t.slug for t in stale))
+    board = replace(
+        board,
+        computed_at=computed_at,
+        stale_teams=tuple(t.slug for t in stale),
+        cache_key=key,
+    )
     with _results_lock:
         _results[key] = board
         while len(_results) > RESULTS_KEPT:

@@ -9,6 +9,8 @@ escapes behind it. The tables carry those links, so the page works without JavaS
 from __future__ import annotations
 
 import calendar
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -19,8 +21,10 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
 from escapes import dashboard as numbers
@@ -534,13 +538,12 @@ def _render(
     if not teams:
         return render(request, "escapes/dashboard.html", {"teams": teams, "board": None})
     board, form, problems = _board(request, teams)
-    page = build_page(board)
     context = {
         "team": team,
         "membership": membership,
         "teams": teams,
         "board": board,
-        "page": page,
+        "numbers": numbers_html(board, team=team),
         "form": form,
         "query": board.query,
         "query_problems": [p.message for p in problems],
@@ -552,6 +555,46 @@ def _render(
         ),
     }
     return render(request, "escapes/dashboard.html", context)
+
+
+# The rendered charts and tables of the answers escapes.dashboard keeps, by the same key: a
+# three-year weekly table is a thousand linked cells, and rendering them was most of a repeated
+# view. The fragment holds nothing of the user (no CSRF token, no role).
+FRAGMENTS_KEPT = 32
+_fragments: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+_fragments_lock = threading.Lock()
+
+
+def numbers_html(board: Dashboard, *, team: Team | None) -> SafeString:
+    """The charts and tables of `board`, from the kept fragment when its answer was kept."""
+    key = None if board.cache_key is None else (board.cache_key, team is None)
+    html = None
+    if key is not None:
+        with _fragments_lock:
+            html = _fragments.get(key)
+            if html is not None:
+                _fragments.move_to_end(key)
+    if html is None:
+        context: dict[str, Any] = {
+            "team": team,
+            "board": board,
+            "query": board.query,
+            "page": build_page(board),
+            "weakest_text": weakest_text(board),
+        }
+        html = render_to_string("escapes/dashboard.html#numbers", context)
+        if key is not None:
+            with _fragments_lock:
+                _fragments[key] = html
+                while len(_fragments) > FRAGMENTS_KEPT:
+                    _fragments.popitem(last=False)
+    return mark_safe(html)  # noqa: S308 - our own template's output
+
+
+def dashboard_fragments_clear() -> None:
+    """Forget the fragments kept by this process (tests)."""
+    with _fragments_lock:
+        _fragments.clear()
 
 
 def _csv(request: HttpRequest, teams: Sequence[Team], name: str) -> HttpResponse:

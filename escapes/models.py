@@ -146,6 +146,8 @@ class Escape(models.Model):
         ]
         indexes = [
             models.Index(fields=["team", "detected_at"], name="escape_team_detected"),
+            # The register of all the user's teams, newest first (fifty teams, a million rows).
+            models.Index(fields=["-detected_at", "-id"], name="escape_detected_desc"),
             models.Index(fields=["team", "category"], name="escape_team_category"),
             models.Index(fields=["team", "stage"], name="escape_team_stage"),
         ]

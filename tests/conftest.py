@@ -104,13 +104,14 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_dashboard_caches():
-    """Rollup blocks and dashboard answers are kept per process by row ids and digests, and
-    ids repeat across tests (rolled back): every test starts with none."""
+    """Rollup blocks, dashboard answers and their renderings are kept per process by row ids
+    and digests, and ids repeat across tests (rolled back): every test starts with none."""
     from escapes.dashboard import dashboard_results_clear
+    from escapes.dashboard_views import dashboard_fragments_clear
     from escapes.rollups import rollups_cache_clear
 
-    rollups_cache_clear()
-    dashboard_results_clear()
+    for clear in (rollups_cache_clear, dashboard_results_clear, dashboard_fragments_clear):
+        clear()
     yield
-    rollups_cache_clear()
-    dashboard_results_clear()
+    for clear in (rollups_cache_clear, dashboard_results_clear, dashboard_fragments_clear):
+        clear()

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.people import People
-from tests.browser.stack import TEAM
+from tests.browser.stack import TEAM, Stack
 
 pytestmark = pytest.mark.browser
 
@@ -46,3 +46,60 @@ def test_every_chart_draws_and_a_bar_opens_the_escapes_behind_it(people: People)
     count = page.locator("#escape-results p.muted").first
     expect(count).to_contain_text("matching the filters")
     assert "category=" in page.url, (label, page.url)
+
+
+SECOND_TEAM = """
+import django; django.setup()
+from datetime import timedelta
+from django.contrib.auth.models import User
+from django.utils import timezone
+from escapes.models import Category, Escape
+from escapes.rollups import rollups_recompute_team
+from teams.models import Role
+from teams.services import membership_set, team_create
+
+team = team_create(name="Mobile", slug="mobile", timezone_name="Asia/Tokyo")
+membership_set(team=team, user=User.objects.get(username="manager"), role=Role.VIEWER)
+now = timezone.now()
+for i, category in enumerate([*Category.values, ""]):
+    Escape.objects.create(
+        team=team, title=f"Mobile escape {i}", category=category,
+        merged_at=now - timedelta(days=9), detected_at=now - timedelta(days=2),
+    )
+rollups_recompute_team(team_id=team.pk)
+"""
+
+
+def test_on_the_all_teams_page_a_bar_opens_the_escapes_of_every_team_behind_it(
+    people: People, stack: Stack
+):
+    stack.python(SECOND_TEAM)  # the manager sees the demo team and Mobile (one of each category)
+    try:
+        page = people.open("manager").page
+        page.goto("/dashboard/?start=2025-06-01&period=month")
+        chart = page.locator('[data-chart="pareto_categories"]')
+        expect(chart.locator("svg path").first).to_be_attached()
+        chart.scroll_into_view_if_needed()
+        x, y = chart.evaluate(
+            """node => {
+              const chart = echarts.getInstanceByDom(node);
+              const value = chart.getOption().series[0].data[0];
+              const [x, top] = chart.convertToPixel({ seriesIndex: 0 }, [0, value]);
+              const [, bottom] = chart.convertToPixel({ seriesIndex: 0 }, [0, 0]);
+              const box = node.getBoundingClientRect();
+              return [box.left + x, box.top + (top + bottom) / 2];
+            }"""
+        )
+        page.mouse.click(x, y)
+
+        # One register for both teams, filtered to the bar's category and the range.
+        expect(page).to_have_url(re.compile(r"/escapes/\?.*category="))
+        rows = page.locator("#escape-results tbody tr")
+        expect(rows.filter(has_text="Mobile escape")).to_have_count(1)
+        expect(rows.filter(has_text="Payments Platform")).not_to_have_count(0)
+    finally:
+        stack.python(
+            "import django; django.setup()\n"
+            "from teams.models import Team\n"
+            "Team.objects.filter(slug='mobile').delete()\n"
+        )

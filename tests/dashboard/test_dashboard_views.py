@@ -316,3 +316,27 @@ def test_the_release_filter_offers_the_newest_releases_and_the_one_asked_for(
     form = client_for(member).get(url, {"release": made[0].pk}).context["form"]
     offered = [value for value, _ in form.fields["release"].choices if value]
     assert offered == [made[2].pk, made[1].pk, made[0].pk]
+
+
+def test_a_repeated_view_reuses_its_rendering_until_the_numbers_change(
+    member, viewer, team, dataset, monkeypatch
+):
+    renders: list[int] = []
+    real = dashboard_views.build_page
+
+    def counted(board):
+        renders.append(1)
+        return real(board)
+
+    monkeypatch.setattr(dashboard_views, "build_page", counted)
+    url = f"/t/{team.slug}/dashboard/"
+    first = page(client_for(member), url, **RANGE)
+    again = page(client_for(viewer), url, **RANGE)  # another user, the same question
+    assert len(renders) == 1
+    assert again.rows == first.rows
+
+    Escape.objects.create(team=team, title="late", detected_at=at("2026-01-20T10:00"))
+    rollups_recompute_team(team_id=team.pk)
+    changed = page(client_for(member), url, **RANGE)
+    assert len(renders) == 2
+    assert int(changed.rows["mttd-0"][1]) == int(first.rows["mttd-0"][1]) + 1

@@ -180,12 +180,12 @@ def dashboard_out(board: Dashboard) -> dict[str, Any]:
 def _answer(params: DashboardParams, teams: list[Team]) -> dict[str, Any]:
     raw = {k: v for k, v in params.model_dump().items() if v not in (None, "")}
     raw = {k: v.isoformat() if isinstance(v, date) else str(v) for k, v in raw.items()}
-    query, _, problems = query_from(raw, teams, today=timezone.localdate())
+    query, form, problems = query_from(raw, teams, today=timezone.localdate())
     if problems:
         raise NinjaValidationError(
             [{"type": "invalid", "loc": ["query", p.field], "msg": p.message} for p in problems]
         )
-    return dashboard_out(numbers.dashboard(query))
+    return dashboard_out(numbers.dashboard(query, form.snapshot))
 
 
 @router.get(

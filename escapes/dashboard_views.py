@@ -28,7 +28,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
 from escapes import dashboard as numbers
-from escapes import dashboard_csv, release_rollups, rollups
+from escapes import dashboard_csv, release_rollups
 from escapes.dashboard import (
     Dashboard,
     DashboardQuery,
@@ -77,24 +77,27 @@ class DashboardForm(forms.Form):
     severity = forms.ChoiceField(label="Severity", required=False)
     release = forms.TypedChoiceField(label="Release", required=False, coerce=int, empty_value=None)
 
-    def __init__(self, *args: Any, teams: Sequence[Team], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, teams: Sequence[Team], snapshot: numbers.Snapshot, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.teams = tuple(teams)
+        self.snapshot = snapshot
         self._field("severity").choices = [("", "Any severity"), *Severity.choices]
         # The components the rollups know: listing the distinct components of a million
         # escapes per page load costs more than every chart (a new one shows once rolled up).
-        blocks = rollups.team_blocks([team.pk for team in self.teams])
-        components = sorted({c for block in blocks.values() for c in block.components if c})
+        blocks = snapshot.blocks.values()
+        components = sorted({c for block in blocks for c in block.components if c})
         self._field("component").choices = [("", "Any component"), *((c, c) for c in components)]
         # The newest releases (fifty teams have thousands), and the one asked for if older,
         # from the release rollups like the numbers.
         names = {team.pk: team.name for team in self.teams}
         many = len(self.teams) > 1
-        releases = release_rollups.release_blocks(list(names))
-        newest = release_rollups.newest(releases.values(), MAX_RELEASE_CHOICES)
+        releases = snapshot.releases.values()
+        newest = release_rollups.newest(releases, MAX_RELEASE_CHOICES)
         asked = str(self.data.get("release") or "")
         if asked.isdigit() and all(r.id != int(asked) for r in newest):
-            newest += [r for r in release_rollups.find(releases.values(), int(asked))]
+            newest += [r for r in release_rollups.find(releases, int(asked))]
         self._field("release").choices = [
             ("", "Any release"),
             *((r.id, f"{names[r.team_id]} · {r.version}" if many else r.version) for r in newest),
@@ -141,7 +144,7 @@ def query_from(
     params: Mapping[str, Any], teams: Sequence[Team], *, today: date
 ) -> tuple[DashboardQuery, DashboardForm, list[QueryProblem]]:
     """The query the parameters ask for, the bound form, and what was ignored and why."""
-    form = DashboardForm(params, teams=teams)
+    form = DashboardForm(params, teams=teams, snapshot=numbers.Snapshot.read(teams))
     form.is_valid()
     good = {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
     problems = [
@@ -524,7 +527,7 @@ def _board(
     request: HttpRequest, teams: Sequence[Team]
 ) -> tuple[Dashboard, DashboardForm, list[QueryProblem]]:
     query, form, problems = query_from(request.GET, teams, today=timezone.localdate())
-    return numbers.dashboard(query), form, problems
+    return numbers.dashboard(query, form.snapshot), form, problems
 
 
 def _render(

@@ -540,16 +540,6 @@ class _ReleaseRange:
                 caught[stage_id] += n
         return caught
 
-    def newest(self, k: int) -> list[tuple[release_rollups.ReleaseBlock, int]]:
-        """The k newest releases of the range: (block, position), newest first."""
-        candidates = [
-            (int(block.released[p]), int(block.ids[p]), block, int(p))
-            for block, positions in self.parts
-            for p in positions[-k:]
-        ]
-        candidates.sort(key=lambda c: (c[0], c[1]), reverse=True)
-        return [(block, p) for _, _, block, p in candidates[:k]]
-
 
 def _releases(
     query: DashboardQuery,
@@ -574,20 +564,19 @@ def _releases(
             per_code = np.bincount(block.cols["release"][mask], minlength=len(block.releases))
         counts.update(zip(block.releases, per_code.tolist(), strict=True))
     bars = []
-    for release_block, position in in_range.newest(MAX_RELEASES):
-        rid = int(release_block.ids[position])
-        escaped = counts.get(rid, 0)
+    for release in release_rollups.newest(in_range.parts, MAX_RELEASES):
+        escaped = counts.get(release.id, 0)
         bar_caught = None
         if in_range.with_catches:
-            mine = release_block.catch_release == position
+            mine = release.block.catch_release == release.position
             if mine.any():
-                bar_caught = int(release_block.catch_caught[mine].sum())
+                bar_caught = int(release.block.catch_caught[mine].sum())
         bars.append(
             ReleaseBar(
-                release_id=rid,
-                team_slug=slugs[release_block.team_id],
-                version=release_block.versions[position],
-                released_at=release_rollups.from_us(int(release_block.released[position])),
+                release_id=release.id,
+                team_slug=slugs[release.team_id],
+                version=release.version,
+                released_at=release.released_at,
                 escapes=escaped,
                 caught=bar_caught,
                 escape_rate=None

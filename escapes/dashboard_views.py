@@ -37,6 +37,7 @@ from escapes.dashboard import (
     Period,
     StageBox,
 )
+from escapes.forms import MAX_RELEASE_CHOICES
 from escapes.metrics import (
     DATA_PROBLEM_LABELS,
     LOWEST_CONTAINMENT,
@@ -60,9 +61,6 @@ NONE_FILTER = "none"  # the register's value for "no category" / "no stage" / "n
 
 
 # --- The query string -------------------------------------------------------------------
-
-
-MAX_RELEASE_CHOICES = 200  # the release filter's options
 
 
 class DashboardForm(forms.Form):
@@ -94,7 +92,7 @@ class DashboardForm(forms.Form):
         names = {team.pk: team.name for team in self.teams}
         many = len(self.teams) > 1
         releases = snapshot.releases.values()
-        newest = release_rollups.newest(releases, MAX_RELEASE_CHOICES)
+        newest = release_rollups.newest(release_rollups.everything(releases), MAX_RELEASE_CHOICES)
         asked = str(self.data.get("release") or "")
         if asked.isdigit() and all(r.id != int(asked) for r in newest):
             newest += [r for r in release_rollups.find(releases, int(asked))]

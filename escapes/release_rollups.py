@@ -166,37 +166,50 @@ def _decode(
 
 @dataclass(frozen=True)
 class ReleaseRef:
-    team_id: int
-    id: int
-    version: str
-    released_us: int
+    """One release of a block."""
+
+    block: ReleaseBlock
+    position: int
+
+    @property
+    def id(self) -> int:
+        return int(self.block.ids[self.position])
+
+    @property
+    def team_id(self) -> int:
+        return self.block.team_id
+
+    @property
+    def version(self) -> str:
+        return self.block.versions[self.position]
+
+    @property
+    def released_at(self) -> datetime:
+        return from_us(int(self.block.released[self.position]))
 
 
-def _ref(block: ReleaseBlock, position: int) -> ReleaseRef:
-    return ReleaseRef(
-        block.team_id,
-        int(block.ids[position]),
-        block.versions[position],
-        int(block.released[position]),
-    )
-
-
-def newest(blocks: Iterable[ReleaseBlock], k: int) -> list[ReleaseRef]:
-    """The k newest releases of these teams, newest first (ties: the higher id first)."""
-    tails = [(b, max(len(b.ids) - k, 0)) for b in blocks]
+def newest(parts: Iterable[tuple[ReleaseBlock, np.ndarray]], k: int) -> list[ReleaseRef]:
+    """The k newest of these releases (positions in ascending order of each block), newest
+    first; ties: the higher id first."""
+    tails = [(block, positions[-k:]) for block, positions in parts]
     if not tails:
         return []
-    released = np.concatenate([b.released[start:] for b, start in tails])
-    ids = np.concatenate([b.ids[start:] for b, start in tails])
-    owner = np.concatenate([np.full(len(b.ids) - start, i) for i, (b, start) in enumerate(tails)])
-    position = np.concatenate([np.arange(start, len(b.ids)) for b, start in tails])
+    released = np.concatenate([block.released[p] for block, p in tails])
+    ids = np.concatenate([block.ids[p] for block, p in tails])
+    owner = np.concatenate([np.full(len(p), i) for i, (_, p) in enumerate(tails)])
+    position = np.concatenate([p for _, p in tails])
     chosen = np.lexsort((ids, released))[::-1][:k]  # by released, then id; newest first
-    return [_ref(tails[int(owner[i])][0], int(position[i])) for i in chosen]
+    return [ReleaseRef(tails[int(owner[i])][0], int(position[i])) for i in chosen]
+
+
+def everything(blocks: Iterable[ReleaseBlock]) -> list[tuple[ReleaseBlock, np.ndarray]]:
+    """Every release of these blocks, for `newest`."""
+    return [(block, np.arange(len(block.ids))) for block in blocks]
 
 
 def find(blocks: Iterable[ReleaseBlock], release_id: int) -> list[ReleaseRef]:
     """The release with this id among these teams' (none or one)."""
-    return [_ref(b, int(p)) for b in blocks for p in np.flatnonzero(b.ids == release_id)]
+    return [ReleaseRef(b, int(p)) for b in blocks for p in np.flatnonzero(b.ids == release_id)]
 
 
 _cache: dict[int, ReleaseBlock] = {}

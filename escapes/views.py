@@ -31,14 +31,13 @@ from escapes.forms import (
 )
 from escapes.models import Category, Escape, Severity, Source
 from escapes.selectors import (
-    escapes_for_team,
     escapes_for_teams,
     get_escape_detail,
     get_escape_for_team,
 )
 from escapes.services import escape_create, escape_update
 from teams.decorators import team_view
-from teams.models import Membership
+from teams.models import Membership, Team
 from teams.selectors import teams_for_user
 
 PAGE_SIZE = 50
@@ -50,17 +49,18 @@ def _partial_request(request: HttpRequest) -> bool:
     return bool(htmx) and not htmx.history_restore_request  # type: ignore[union-attr]
 
 
-@require_GET
-@team_view()
-def escape_list(request: HttpRequest, membership: Membership) -> HttpResponse:
-    team = membership.team
-    form = EscapeFilterForm(request.GET, team=team)
+def _register(
+    request: HttpRequest,
+    teams: list[Team],
+    form: EscapeFilterForm,
+    list_url: str,
+    **context: Any,
+) -> HttpResponse:
+    """The register page (or, for an HTMX swap, its results) of these teams' escapes."""
     filters, warnings = form.filters()
-    page = Paginator(escapes_for_team(team, filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {
-        "team": team,
-        "membership": membership,
-        "list_url": reverse("escape_list", kwargs={"team": team.slug}),
+    page = Paginator(escapes_for_teams(teams, filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    context |= {
+        "list_url": list_url,
         "form": form,
         "page_obj": page,
         "filter_warnings": warnings,
@@ -70,6 +70,15 @@ def escape_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     if _partial_request(request):
         template += "#results"
     return render(request, template, context)
+
+
+@require_GET
+@team_view()
+def escape_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    team = membership.team
+    form = EscapeFilterForm(request.GET, team=team)
+    list_url = reverse("escape_list", kwargs={"team": team.slug})
+    return _register(request, [team], form, list_url, team=team, membership=membership)
 
 
 @require_GET
@@ -78,22 +87,7 @@ def all_escape_list(request: HttpRequest) -> HttpResponse:
     """The register of every team of the user: where the all-teams dashboard's numbers link."""
     teams = list(teams_for_user(request.user))
     form = AllEscapeFilterForm(request.GET, teams=teams)
-    filters, warnings = form.filters()
-    escapes = escapes_for_teams(teams, filters)
-    page = Paginator(escapes, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {
-        "team": None,
-        "teams": teams,
-        "list_url": reverse("all_escape_list"),
-        "form": form,
-        "page_obj": page,
-        "filter_warnings": warnings,
-        "is_filtered": form.is_filtered,
-    }
-    template = "escapes/escape_list.html"
-    if _partial_request(request):
-        template += "#results"
-    return render(request, template, context)
+    return _register(request, teams, form, reverse("all_escape_list"), team=None)
 
 
 @require_GET

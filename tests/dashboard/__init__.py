@@ -44,3 +44,15 @@ def _fresh_cache() -> Iterator[None]:
     rollups_cache_clear()
     yield
     rollups_cache_clear()
+
+
+def run_when_queued(monkeypatch: pytest.MonkeyPatch, task: Any) -> list[tuple[Any, ...]]:
+    """Runs each `task.delay(...)` at once, as a worker would after the commit; the calls."""
+    calls: list[tuple[Any, ...]] = []
+
+    def run(*args: Any) -> None:
+        calls.append(args)
+        task.run(*args)
+
+    monkeypatch.setattr(task, "delay", run)
+    return calls

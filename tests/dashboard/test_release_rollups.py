@@ -14,7 +14,7 @@ from escapes.rollups import rollups_recompute_all, rollups_recompute_team
 from escapes.services import release_create, stage_catches_report
 from escapes.stage_services import release_catches_set, stage_delete
 from escapes.tasks import rollup_releases_task
-from tests.dashboard import add, utc
+from tests.dashboard import add, run_when_queued, utc
 
 pytestmark = pytest.mark.django_db
 
@@ -24,14 +24,7 @@ NOVEMBER = (date(2026, 11, 1), date(2026, 11, 30))
 @pytest.fixture
 def worker(monkeypatch) -> list[tuple[Any, ...]]:
     """Runs each queued release rollup at once, as a worker would after the commit."""
-    calls: list[tuple[Any, ...]] = []
-
-    def run(*args: Any) -> None:
-        calls.append(args)
-        rollup_releases_task.run(*args)
-
-    monkeypatch.setattr(rollup_releases_task, "delay", run)
-    return calls
+    return run_when_queued(monkeypatch, rollup_releases_task)
 
 
 def november(*teams):

@@ -18,7 +18,7 @@ from escapes.tasks import rollup_full_task, rollup_recompute_task
 from integrations.sync import escape_seal
 from retros import services as retro_services
 from retros.models import Phase, PreventativeAction, PushState, Retrospective
-from tests.dashboard import HOUR, _fresh_cache, add, utc  # noqa: F401
+from tests.dashboard import HOUR, _fresh_cache, add, run_when_queued, utc  # noqa: F401
 
 NOON = utc(2026, 11, 5, 12)
 
@@ -34,14 +34,7 @@ def queued(monkeypatch) -> list[tuple[Any, ...]]:
 @pytest.fixture
 def worker(monkeypatch) -> list[tuple[Any, ...]]:
     """Runs each queued recompute at once, as a worker would after the commit."""
-    calls: list[tuple[Any, ...]] = []
-
-    def run(*args: Any) -> None:
-        calls.append(args)
-        rollup_recompute_task.run(*args)
-
-    monkeypatch.setattr(rollup_recompute_task, "delay", run)
-    return calls
+    return run_when_queued(monkeypatch, rollup_recompute_task)
 
 
 def stamps(*teams) -> dict[tuple[str, date], datetime]:

@@ -19,6 +19,7 @@ import json
 import re
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,7 +73,7 @@ class HttpError(Exception):
         self.body = body
 
 
-class FakeTracker:
+class FakeTracker(ABC):
     specs: list[Spec] = []  # the documents every exchange is checked against, in order
 
     def __init__(self, *, latency: float = 0.0) -> None:
@@ -158,8 +159,9 @@ class FakeTracker:
 
     # --- To be defined by each tracker.
 
+    @abstractmethod
     def handle(self, request: Request) -> Reply:
-        raise NotImplementedError
+        """The tracker's answer to a request that no fault intercepted."""
 
     def error_body(self, status: int, message: str) -> Any:
         return {"message": message}

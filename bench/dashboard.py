@@ -148,8 +148,8 @@ def build(stack: Stack, cfg: Config) -> dict[str, Any]:
 # --- Recompute ---------------------------------------------------------------------------
 
 FULL_RECOMPUTE = """
-from escapes.models import EscapeRollup, ReleaseRollup
-from escapes.rollups import rollups_recompute_all
+from insights.models import EscapeRollup, ReleaseRollup
+from insights.rollups import rollups_recompute_all
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 EscapeRollup.objects.all().delete()  # from empty, also when --reuse finds them computed
 ReleaseRollup.objects.all().delete()
@@ -169,9 +169,10 @@ print(json.dumps({
 INCREMENTAL = """
 from datetime import timedelta
 from django.db.models import Count, F
-from escapes.models import Escape, EscapeRollup
+from escapes.models import Escape
+from insights.models import EscapeRollup
 from escapes.services import escape_update
-from escapes.tasks import rollup_recompute_task
+from insights.tasks import rollup_recompute_task
 from teams.models import Team
 
 team = Team.objects.annotate(n=Count("escapes")).order_by("-n").first()
@@ -278,7 +279,7 @@ def timed_gets(
     distinct: bool = False,
 ) -> Timing:
     """`distinct`: each request ends one day earlier than the one before, so no answer kept by
-    the server (escapes.dashboard's results, keyed by the query) serves it: every one computed."""
+    the server (insights.dashboard's results, keyed by the query) serves it: every one computed."""
     timing = Timing()
     for i in range(warmup + n):
         asked = dict(params)

@@ -8,7 +8,8 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 
 from escapes.api import router as escapes_router
-from escapes.dashboard_api import router as dashboard_router
+from insights.api import router as dashboard_router
+from insights.metrics_api import router as metrics_router
 from retros.api import router as retros_router
 from teams.api import error_items
 from teams.api import router as teams_router
@@ -30,6 +31,7 @@ api = NinjaAPI(
 api.add_router("/teams", teams_router)
 api.add_router("/teams", escapes_router)
 api.add_router("/teams", retros_router)
+api.add_router("/teams", metrics_router)
 api.add_router("/", dashboard_router)
 
 

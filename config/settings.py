@@ -71,8 +71,10 @@ INSTALLED_APPS = [
     "ninja",
     "teams",
     "escapes",
+    "insights",
     "retros",
     "integrations",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -173,7 +175,7 @@ CELERY_BEAT_SCHEDULE = {
     # Status and escape intake when webhooks are missed or not configured.
     "integrations-poll": {"task": "integrations.poll_all", "schedule": 300.0},
     # The dashboard rollups' backstop: recomputes lost to a broker outage, emptied months.
-    "escapes-rollup-full": {"task": "escapes.rollup_full", "schedule": 3600.0},
+    "insights-rollup-full": {"task": "insights.rollup_full", "schedule": 3600.0},
 }
 
 # Tracker calls: connect and read timeouts in seconds (integrations/http.py).

@@ -1,17 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from escapes import dashboard_urls
+from escapes import urls as escape_urls
+from insights import urls as insight_urls
 
 urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("", include("teams.urls")),
-    path("", include(dashboard_urls.urlpatterns)),
-    path("t/<slug:team>/", include(dashboard_urls.team_urlpatterns)),
-    path("t/<slug:team>/", include("escapes.team_urls")),
-    path("t/<slug:team>/", include("escapes.urls")),
+    path("", include(insight_urls.urlpatterns)),
+    path("", include(escape_urls.all_teams_urlpatterns)),
+    path("t/<slug:team>/", include(insight_urls.team_urlpatterns)),
+    path("t/<slug:team>/", include(escape_urls.urlpatterns)),
     path("t/<slug:team>/", include("escapes.release_urls")),
     path("t/<slug:team>/retros/", include("retros.urls")),
     path("t/<slug:team>/integrations/", include("integrations.urls_settings")),

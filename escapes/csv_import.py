@@ -21,8 +21,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from escapes.models import Category, Escape, PipelineStage, Release, Severity, Source
-from escapes.rollups import rollups_queue
 from escapes.services import escape_build
+from escapes.signals import escapes_changed_send
 from teams.models import Team
 
 REQUIRED_COLUMNS = ("title", "detected_at")
@@ -362,7 +362,7 @@ def csv_import(team: Team, content: bytes, user: User | None) -> ImportResult:
             for escape in new:
                 escape.created_by = user
             created = Escape.objects.bulk_create(new, batch_size=BATCH_SIZE)
-            rollups_queue(team=team, detected=[e.detected_at for e in created])
+            escapes_changed_send(team=team, detected=[e.detected_at for e in created])
     except IntegrityError:
         # Someone imported the same rows between our check and our insert.
         preview = csv_preview(team, content)

@@ -8,7 +8,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
-from escapes.metrics import DATA_PROBLEM_LABELS
 from escapes.models import (
     TEXT_MAX,
     Category,
@@ -20,6 +19,7 @@ from escapes.models import (
 )
 from escapes.selectors import NONE, EscapeFilters, team_components, team_releases, team_stages
 from escapes.services import ESCAPE_FIELDS
+from escapes.timespans import DATA_PROBLEM_LABELS
 from teams.models import Team
 
 UNKNOWN_STAGE = "Unknown stage for this team."

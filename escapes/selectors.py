@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from escapes.metrics import local_midnight_in_utc
 from escapes.models import Escape, EscapeQuerySet, PipelineStage, Release
+from escapes.timespans import local_midnight_in_utc
 from retros.models import PreventativeAction, RetroEscape
 from teams.models import Team
 
@@ -110,7 +110,7 @@ def _detected_between(teams: Sequence[Team], start: date | None, end: date | Non
 
 NONE = "none"  # the filter value for "no category" / "no component"
 
-# The register's view of escapes.metrics.split_escapes: an escape detected before its release
+# The register's view of insights.metrics.split_escapes: an escape detected before its release
 # is that problem only.
 _BEFORE_RELEASE = Q(released_at__isnull=False, released_at__gt=F("detected_at"))
 PROBLEMS = {

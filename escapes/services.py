@@ -22,8 +22,7 @@ from escapes.models import (
     Source,
     StageCatch,
 )
-from escapes.release_rollups import release_rollup_queue
-from escapes.rollups import rollups_queue
+from escapes.signals import escapes_changed_send, releases_changed_send
 from teams.models import Team
 
 # Clocks drift; a time a few minutes ahead of ours is not "in the future".
@@ -156,21 +155,21 @@ def escape_create(
     source: str = Source.FORM,
     external_id: str = "",
     created_by: User | None = None,
-    queue_rollups: bool = True,
+    announce: bool = True,
 ) -> Escape:
-    """Save a new escape. `queue_rollups=False`: the caller queues the rollups once for a batch."""
+    """Save a new escape. `announce=False`: the caller sends escapes_changed once for a batch."""
     escape = escape_build(
         team=team, data=data, source=source, external_id=external_id, created_by=created_by
     )
     escape.save()
-    if queue_rollups:
-        rollups_queue(team=team, detected=[escape.detected_at])
+    if announce:
+        escapes_changed_send(team=team, detected=[escape.detected_at])
     return escape
 
 
-# What the dashboard rollups keep of an escape (escapes/rollups.py): a change to one of
-# these recomputes the rollups of the months it was and is detected in.
-ROLLUP_FIELDS = (
+# The fields the numbers are built from (insights/ keeps rollups of them): a change to one of
+# these is announced as escapes_changed, with the old and the new detection time.
+COUNTED_FIELDS = (
     "merged_at",
     "released_at",
     "detected_at",
@@ -191,13 +190,38 @@ def escape_update(*, escape: Escape, data: dict[str, Any]) -> Escape:
         raise ValidationError({f: "Unknown field." for f in sorted(unknown)})
     _check_team_refs(escape.team, data)
     locked = Escape.objects.select_for_update().select_related("team").get(pk=escape.pk)
-    before = {f: getattr(locked, f) for f in ROLLUP_FIELDS}
+    before = {f: getattr(locked, f) for f in COUNTED_FIELDS}
     for field, value in data.items():
         setattr(locked, field, "" if value is None and field in _TEXT_FIELDS else value)
     _validated(locked)
     locked.save()
     if any(getattr(locked, f) != value for f, value in before.items()):
-        rollups_queue(team=locked.team, detected=[before["detected_at"], locked.detected_at])
+        escapes_changed_send(team=locked.team, detected=[before["detected_at"], locked.detected_at])
+    return locked
+
+
+def escape_seal(*, escape: Escape, at: datetime) -> Escape:
+    """Mark the escape sealed (a guardrail against it is done), once: a later call keeps `at`.
+
+    Call inside a transaction. A small write of its own because Escape's `sealed_at` is not one
+    of the fields escape_update takes (no form may set it).
+    """
+    locked = Escape.objects.select_for_update().get(pk=escape.pk)
+    if locked.sealed_at is None:
+        locked.sealed_at = at
+        locked.save(update_fields=["sealed_at", "updated_at"])
+        # Re-escapes are counted from sealed times.
+        escapes_changed_send(team=locked.team, detected=[locked.detected_at])
+    return locked
+
+
+def escape_unseal(*, escape: Escape) -> Escape:
+    """Undo `escape_seal`: its guardrail was reopened. Call inside a transaction."""
+    locked = Escape.objects.select_for_update().get(pk=escape.pk)
+    if locked.sealed_at is not None:
+        locked.sealed_at = None
+        locked.save(update_fields=["sealed_at", "updated_at"])
+        escapes_changed_send(team=locked.team, detected=[locked.detected_at])
     return locked
 
 
@@ -211,7 +235,7 @@ def release_create(*, team: Team, version: str, released_at: datetime) -> Releas
     release = Release(team=team, version=version.strip(), released_at=released_at)
     release.full_clean()
     release.save()
-    release_rollup_queue(team_id=team.pk)
+    releases_changed_send(team_id=team.pk)
     return release
 
 
@@ -232,5 +256,5 @@ def stage_catches_report(*, release: Release, counts: dict[PipelineStage, int]) 
             release=release, stage=stage, defaults={"caught": caught}
         )
         result.append(catch)
-    release_rollup_queue(team_id=release.team_id)
+    releases_changed_send(team_id=release.team_id)
     return result

@@ -11,8 +11,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from escapes.models import PipelineStage, Release, StageCatch
-from escapes.release_rollups import release_rollup_queue
 from escapes.services import stage_catches_report
+from escapes.signals import releases_changed_send
 from teams.models import Team
 
 STAGE_NAME_MAX = PipelineStage._meta.get_field("name").max_length or 50
@@ -110,7 +110,7 @@ def stage_delete(*, stage: PipelineStage) -> None:
     try:
         with transaction.atomic():
             current.delete()  # and the defects it was reported to have caught
-            release_rollup_queue(team_id=current.team_id)
+            releases_changed_send(team_id=current.team_id)
     except ProtectedError:
         raise ValidationError(
             f"“{current.name}” is still referenced by an escape or an action."

@@ -32,10 +32,12 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from config.celery import registered_task
 from escapes.models import Escape
+from integrations.clients import client_for
 from integrations.http import TrackerError
 from integrations.models import OutboxState, TicketPush, TrackerConnection
-from integrations.trackers import Placement, Ticket, TicketDraft, TrackerClient, client_for
+from integrations.trackers import Placement, Ticket, TicketDraft, TrackerClient
 from retros.models import Phase, PreventativeAction, PushState, Retrospective, Why
 from retros.services import action_tracker_update
 
@@ -223,10 +225,8 @@ def ticket_draft(
 
 def _enqueue(push_id: int, attempt: int) -> None:
     """Queue the push task; a broker that is down leaves the row to the sweep."""
-    from integrations.tasks_push import action_push_task  # the tasks import this module
-
     try:
-        action_push_task.delay(push_id, attempt)
+        registered_task("integrations.action_push").delay(push_id, attempt)
     except Exception:
         log.warning("push %s: could not queue its task; the outbox sweep will", push_id)
 

@@ -30,11 +30,18 @@ from django.db import IntegrityError, transaction
 from django.utils import dateparse, timezone
 
 from escapes.models import TEXT_MAX, Escape, Release, Severity
-from escapes.rollups import rollups_queue
-from escapes.services import ESCAPE_FIELDS, escape_build, escape_create, escape_update
+from escapes.services import (
+    ESCAPE_FIELDS,
+    escape_build,
+    escape_create,
+    escape_seal,
+    escape_unseal,
+    escape_update,
+)
+from integrations.clients import client_for
 from integrations.http import TrackerError
 from integrations.models import TrackerConnection, WebhookDelivery
-from integrations.trackers import RemoteIssue, Ticket, client_for
+from integrations.trackers import RemoteIssue, Ticket
 from retros.models import PreventativeAction, PushState, Retrospective
 from retros.services import action_tracker_update
 
@@ -50,31 +57,6 @@ WEBHOOK_SEARCH_WINDOW = timedelta(minutes=15)
 
 
 # --- Status: a preventative action's ticket.
-
-
-def escape_seal(*, escape: Escape, at: datetime) -> Escape:
-    """Mark the escape sealed (a guardrail against it is done), once: a later call keeps `at`.
-
-    Call inside a transaction. A small write of its own because Escape's `sealed_at` is not one
-    of the fields escapes.services.escape_update takes (no form may set it).
-    """
-    locked = Escape.objects.select_for_update().get(pk=escape.pk)
-    if locked.sealed_at is None:
-        locked.sealed_at = at
-        locked.save(update_fields=["sealed_at", "updated_at"])
-        # Re-escapes are counted from the rollups' sealed times.
-        rollups_queue(team=locked.team, detected=[locked.detected_at])
-    return locked
-
-
-def escape_unseal(*, escape: Escape) -> Escape:
-    """Undo `escape_seal`: its guardrail was reopened. Call inside a transaction."""
-    locked = Escape.objects.select_for_update().get(pk=escape.pk)
-    if locked.sealed_at is not None:
-        locked.sealed_at = None
-        locked.save(update_fields=["sealed_at", "updated_at"])
-        rollups_queue(team=locked.team, detected=[locked.detected_at])
-    return locked
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from integrations.models import TrackerConnection
+    pass
 
 
 @dataclass(frozen=True)
@@ -94,13 +94,3 @@ class TrackerClient(Protocol):
         ...
 
     def remote_issue(self, key: str) -> RemoteIssue: ...
-
-
-def client_for(connection: TrackerConnection) -> TrackerClient:
-    if connection.is_jira:
-        from integrations.jira import JiraClient
-
-        return JiraClient(connection)
-    from integrations.azure import AzureClient
-
-    return AzureClient(connection)

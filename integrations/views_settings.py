@@ -19,12 +19,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from integrations.clients import client_for
 from integrations.crypto import CredentialError
 from integrations.forms import ConnectionForm, ConnectionValues
 from integrations.http import TrackerError, transport_error
 from integrations.models import TrackerConnection
 from integrations.selectors import connection_for_team, webhook_url
-from integrations.trackers import CheckResult, client_for
+from integrations.trackers import CheckResult
 from teams.decorators import team_view
 from teams.models import Membership, Team
 

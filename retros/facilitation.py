@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from config.celery import registered_task
 from escapes.models import Escape
 from retros.models import Retrospective, Vote, VotingState
 from retros.services import _bump, _lock, _require_in_retro
@@ -91,14 +92,12 @@ def _schedule_expiry(retro: Retrospective) -> None:
 
     Call while holding the retro lock, after setting `timer_ends_at`.
     """
-    from retros.tasks import retro_timer_expire_task  # tasks import this module
-
     retro_id, ends_at = retro.pk, retro.timer_ends_at
     assert ends_at is not None
     # Robust: a broker that is down must not fail a change that is already committed; the
     # countdown goes on in every browser, only the server's "time's up" ping is lost.
     transaction.on_commit(
-        lambda: retro_timer_expire_task.apply_async(
+        lambda: registered_task("retros.timer_expire").apply_async(
             args=(retro_id, ends_at.isoformat()), eta=ends_at
         ),
         robust=True,

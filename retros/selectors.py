@@ -14,8 +14,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from escapes.metrics import format_duration
 from escapes.models import Category, Escape, PipelineStage
+from escapes.timespans import format_duration
 from retros.models import (
     PreventativeAction,
     RetroEscape,

@@ -33,6 +33,7 @@ from retros.models import (
     Vote,
     Why,
 )
+from retros.signals import actions_changed_send, retro_closed_send
 from teams.models import Membership, Role, Team
 
 log = logging.getLogger(__name__)
@@ -269,11 +270,9 @@ def retro_close(*, retro: Retrospective, by: User) -> Retrospective:
     retro.closed_at = timezone.now()
     retro.save(update_fields=["phase", "closed_at"])
     _bump(retro)
-    # Each action becomes a ticket: its outbox row now, its push task on commit. Imported
-    # here because integrations imports this module.
-    from integrations.push import pushes_queue
-
-    pushes_queue(retro=retro)
+    # Each action becomes a ticket: integrations writes its outbox rows in this transaction
+    # and queues their pushes on commit.
+    retro_closed_send(retro=retro)
     log.info("retro %s closed by user %s", retro.pk, by.pk)
     return retro
 
@@ -510,10 +509,8 @@ def action_add(
 
 
 def _follow_through_changed(escape: Escape) -> None:
-    """The dashboards count actions from the rollups: recompute the escape's month on commit."""
-    from escapes.rollups import rollups_queue  # escapes' rollups read these actions
-
-    rollups_queue(team=escape.team, detected=[escape.detected_at])
+    """The follow-through numbers count actions: announce that this escape's changed."""
+    actions_changed_send(escape=escape)
 
 
 def _fresh_action(action: PreventativeAction) -> PreventativeAction:

@@ -54,7 +54,7 @@ from datetime import timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 from escapes.models import Category, Escape
-from escapes.rollups import rollups_recompute_team
+from insights.rollups import rollups_recompute_team
 from teams.models import Role
 from teams.services import membership_set, team_create
 

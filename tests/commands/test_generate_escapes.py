@@ -8,8 +8,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import F
 
-from escapes.metrics import percentile_cont
-from escapes.models import Category, Escape, EscapeRollup, Release, Severity, StageCatch
+from escapes.models import Category, Escape, Release, Severity, StageCatch
+from insights.metrics import percentile_cont
+from insights.models import EscapeRollup
 from retros.models import PreventativeAction
 from teams.models import Team
 from teams.services import team_create

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from escapes.dashboard import Dashboard, DashboardQuery, dashboard
 from escapes.models import Escape
-from escapes.rollups import rollups_cache_clear, rollups_recompute_all
+from insights.dashboard import Dashboard, DashboardQuery, dashboard
+from insights.rollups import rollups_cache_clear, rollups_recompute_all
 from teams.models import Team
 
 HOUR = 3600.0

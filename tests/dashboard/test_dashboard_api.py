@@ -2,14 +2,14 @@
 
 import pytest
 
-from escapes import dashboard as numbers
+from insights import dashboard as numbers
 from teams.models import Role
 from teams.services import membership_set
 from tests.api.conftest import ApiClient, api_for
 from tests.dashboard.test_dashboard_views import RANGE, build_dataset
 
 pytestmark = pytest.mark.skipif(
-    not hasattr(numbers, "dashboard"), reason="escapes.dashboard.dashboard() is not written yet"
+    not hasattr(numbers, "dashboard"), reason="insights.dashboard.dashboard() is not written yet"
 )
 
 

@@ -10,16 +10,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 
-from escapes import dashboard as numbers
-from escapes import dashboard_views
 from escapes.models import Category, Escape, PipelineStage, Release, Severity
-from escapes.release_rollups import release_rollup_recompute
-from escapes.rollups import rollups_recompute_team
+from insights import dashboard as numbers
+from insights import views as dashboard_views
+from insights.release_rollups import release_rollup_recompute
+from insights.rollups import rollups_recompute_team
 from teams.models import Team
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.skipif(
-    not hasattr(numbers, "dashboard"), reason="escapes.dashboard.dashboard() is not written yet"
+    not hasattr(numbers, "dashboard"), reason="insights.dashboard.dashboard() is not written yet"
 )
 
 RANGE = {"start": "2026-01-01", "end": "2026-03-31"}

@@ -5,10 +5,10 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
-from escapes import dashboard as dashboard_module
-from escapes.dashboard import DashboardQuery, dashboard
-from escapes.metrics import LOWEST_CONTAINMENT, MOST_ESCAPES
 from escapes.models import Category, PipelineStage, Release, Severity, StageCatch
+from insights import dashboard as dashboard_module
+from insights.dashboard import DashboardQuery, dashboard
+from insights.metrics import LOWEST_CONTAINMENT, MOST_ESCAPES
 from retros.models import PreventativeAction, PushState, Retrospective
 from tests.dashboard import HOUR, _fresh_cache, add, board, utc  # noqa: F401
 

@@ -6,14 +6,15 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 
-from escapes import dashboard as numbers
-from escapes.dashboard import DashboardQuery, dashboard
-from escapes.models import PipelineStage, Release, ReleaseRollup, StageCatch
-from escapes.release_rollups import release_rollup_recompute
-from escapes.rollups import rollups_recompute_all, rollups_recompute_team
+from escapes.models import PipelineStage, Release, StageCatch
 from escapes.services import release_create, stage_catches_report
 from escapes.stage_services import release_catches_set, stage_delete
-from escapes.tasks import rollup_releases_task
+from insights import dashboard as numbers
+from insights.dashboard import DashboardQuery, dashboard
+from insights.models import ReleaseRollup
+from insights.release_rollups import release_rollup_recompute
+from insights.rollups import rollups_recompute_all, rollups_recompute_team
+from insights.tasks import rollup_releases_task
 from tests.dashboard import add, run_when_queued, utc
 
 pytestmark = pytest.mark.django_db
@@ -81,7 +82,7 @@ def test_cleared_counts_and_a_deleted_stage_leave_the_rollup(
 def test_a_team_with_releases_but_no_release_rollup_is_stale_and_requested(team, monkeypatch):
     requested: list[int] = []
     monkeypatch.setattr(
-        "escapes.rollups.rollups_request_team", lambda *, team_id: requested.append(team_id)
+        "insights.rollups.rollups_request_team", lambda *, team_id: requested.append(team_id)
     )
     add(team, utc(2026, 11, 10, 12))
     rollups_recompute_all()

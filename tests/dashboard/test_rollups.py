@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from escapes import metrics
 from escapes.csv_import import csv_import
-from escapes.dashboard import Dashboard, DashboardQuery, Period, dashboard
-from escapes.models import Category, Escape, EscapeRollup, Release, Severity, StageCatch
-from escapes.rollups import rollups_cache_clear, rollups_recompute, rollups_recompute_all
-from escapes.services import escape_classify, escape_create, escape_update
-from escapes.tasks import rollup_full_task, rollup_recompute_task
-from integrations.sync import escape_seal
+from escapes.models import Category, Escape, Release, Severity, StageCatch
+from escapes.services import escape_classify, escape_create, escape_seal, escape_update
+from insights import metrics
+from insights.dashboard import Dashboard, DashboardQuery, Period, dashboard
+from insights.models import EscapeRollup
+from insights.rollups import rollups_cache_clear, rollups_recompute, rollups_recompute_all
+from insights.tasks import rollup_full_task, rollup_recompute_task
 from retros import services as retro_services
 from retros.models import Phase, PreventativeAction, PushState, Retrospective
 from tests.dashboard import HOUR, _fresh_cache, add, run_when_queued, utc  # noqa: F401

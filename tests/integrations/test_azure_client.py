@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from integrations.azure import AzureClient, ado_priority, html_text, plain_text
+from integrations.clients import client_for
 from integrations.http import TrackerError
-from integrations.trackers import Placement, TicketDraft, client_for
+from integrations.trackers import Placement, TicketDraft
 from tests.fakes import accounts
 
 CREATE = r"/_apis/wit/workitems/\$"

@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from escapes.models import Escape, Release, Severity, Source
 from integrations import sync
+from integrations.clients import client_for
 from integrations.models import TrackerConnection
 from integrations.tasks_sync import poll_connection_task
-from integrations.trackers import TicketDraft, client_for
+from integrations.trackers import TicketDraft
 from retros.models import ActionKind, Phase, PreventativeAction, PushState, Retrospective
 from retros.services import action_tracker_update
 from teams.models import Team

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from escapes.metrics import (
+from insights.metrics import (
     containment,
     escape_rate,
     format_duration,

@@ -4,13 +4,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from escapes.metrics import (
+from escapes.models import Category
+from insights.metrics import (
     LOWEST_CONTAINMENT,
     MOST_ESCAPES,
     release_escape_rate,
     team_metrics,
 )
-from escapes.models import Category
 from tests.metrics.factories import make_escape, make_release, report_catches, utc
 
 # A quiet week in November: Berlin is on CET (UTC+1) throughout.

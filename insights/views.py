@@ -1,7 +1,7 @@
 """The managers' dashboard pages and their CSV download, for one team or every team of the user.
 
-The numbers come from `escapes.dashboard.dashboard`; this module parses the query string,
-turns a `Dashboard` into table rows (durations formatted with escapes.metrics) and chart data
+The numbers come from `insights.dashboard.dashboard`; this module parses the query string,
+turns a `Dashboard` into table rows (durations formatted with insights.metrics) and chart data
 (seconds, for static/js/dashboard.js), and gives every item the escape-register link of the
 escapes behind it. The tables carry those links, so the page works without JavaScript.
 """
@@ -27,9 +27,11 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
-from escapes import dashboard as numbers
-from escapes import dashboard_csv, release_rollups
-from escapes.dashboard import (
+from escapes.forms import MAX_RELEASE_CHOICES
+from escapes.models import Category, Severity
+from insights import dashboard as numbers
+from insights import dashboard_csv, release_rollups
+from insights.dashboard import (
     Dashboard,
     DashboardQuery,
     Durations,
@@ -37,15 +39,13 @@ from escapes.dashboard import (
     Period,
     StageBox,
 )
-from escapes.forms import MAX_RELEASE_CHOICES
-from escapes.metrics import (
+from insights.metrics import (
     DATA_PROBLEM_LABELS,
     LOWEST_CONTAINMENT,
     NO_VALUE,
     format_duration,
     format_percent,
 )
-from escapes.models import Category, Severity
 from teams.decorators import team_view
 from teams.models import Membership, Team
 from teams.selectors import teams_for_user
@@ -537,7 +537,7 @@ def _render(
     csv_url: str,
 ) -> HttpResponse:
     if not teams:
-        return render(request, "escapes/dashboard.html", {"teams": teams, "board": None})
+        return render(request, "insights/dashboard.html", {"teams": teams, "board": None})
     board, form, problems = _board(request, teams)
     context = {
         "team": team,
@@ -555,10 +555,10 @@ def _render(
             f"/api/v1/teams/{team.slug}/dashboard" if team is not None else "/api/v1/dashboard"
         ),
     }
-    return render(request, "escapes/dashboard.html", context)
+    return render(request, "insights/dashboard.html", context)
 
 
-# The rendered charts and tables of the answers escapes.dashboard keeps, by the same key: a
+# The rendered charts and tables of the answers insights.dashboard keeps, by the same key: a
 # three-year weekly table is a thousand linked cells, and rendering them was most of a repeated
 # view. The fragment holds nothing of the user (no CSRF token, no role).
 FRAGMENTS_KEPT = 32
@@ -583,7 +583,7 @@ def numbers_html(board: Dashboard, *, team: Team | None) -> SafeString:
             "page": build_page(board),
             "weakest_text": weakest_text(board),
         }
-        html = render_to_string("escapes/dashboard.html#numbers", context)
+        html = render_to_string("insights/dashboard.html#numbers", context)
         if key is not None:
             with _fragments_lock:
                 _fragments[key] = html

@@ -43,7 +43,7 @@ from django.db import models, reset_queries, transaction
 from django.utils import timezone
 
 from escapes.models import Category, Escape, PipelineStage, Release, Severity, Source, StageCatch
-from escapes.rollups import rollups_recompute_all
+from insights.rollups import rollups_recompute_all
 from retros.models import (
     ActionKind,
     Phase,

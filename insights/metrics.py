@@ -23,7 +23,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from escapes.models import Category, Escape, PipelineStage, Release, StageCatch
+from escapes.timespans import DATA_PROBLEM_LABELS, NO_VALUE, format_duration, local_midnight_in_utc
 from teams.models import Team
 
 UNCLASSIFIED = "unclassified"
@@ -38,7 +39,6 @@ UNATTRIBUTED = "Unattributed"
 LOWEST_CONTAINMENT = "lowest containment"
 MOST_ESCAPES = "most escapes"
 DEFAULT_RANGE_DAYS = 90
-NO_VALUE = "—"
 
 
 # --- Durations --------------------------------------------------------------------------
@@ -95,27 +95,6 @@ def mean_median_p90(values: Iterable[timedelta]) -> DurationSummary:
     )
 
 
-def format_duration(value: timedelta | None) -> str:
-    """Two units at most, the smaller one rounded: "2 d 14 h", "3 h 20 min", "12 min"."""
-    if value is None:
-        return NO_VALUE
-    seconds = value.total_seconds()
-    sign = "−" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds == 0:
-        return "0 min"
-    minutes = round(seconds / 60)
-    if minutes == 0:
-        return f"{sign}< 1 min"
-    if minutes < 60:
-        return f"{sign}{minutes} min"
-    if minutes < 24 * 60:
-        hours, rest = divmod(minutes, 60)
-        return f"{sign}{hours} h" + (f" {rest} min" if rest else "")
-    days, hours = divmod(round(seconds / 3600), 24)
-    return f"{sign}{days} d" + (f" {hours} h" if hours else "")
-
-
 def format_percent(value: float | None) -> str:
     """A fraction as a percentage with one decimal: 0.6667 -> "66.7 %"."""
     return NO_VALUE if value is None else f"{value * 100:.1f} %"
@@ -158,14 +137,6 @@ def _release_escape_counts(release_ids: Sequence[int]) -> dict[int, int]:
 
 
 # --- Date ranges ------------------------------------------------------------------------
-
-
-def local_midnight_in_utc(day: date, tz: ZoneInfo) -> datetime:
-    try:
-        return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
-    except OverflowError:
-        # Dates at the very ends of the calendar: the range is open on that side.
-        return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -215,13 +186,6 @@ class EscapeRow(NamedTuple):
 
 
 ESCAPE_ROW_FIELDS = ("id", "merged_at", "released_at", "detected_at", "category", "stage_id")
-
-
-DATA_PROBLEM_LABELS = {
-    "negative_deficit": "Detected before the change was merged (negative deficit)",
-    "detected_before_release": "Detected before its release (not an escape)",
-    "missing_merged_at": "Merge time unknown (no deficit)",
-}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
-from escapes.metrics import DateRange, default_range, team_metrics
+from insights.metrics import DateRange, default_range, team_metrics
 from teams.decorators import team_view
 from teams.models import Membership, Team
 
@@ -69,7 +69,7 @@ def team_home(request: HttpRequest, membership: Membership) -> HttpResponse:
         "metrics": team_metrics(team, date_range.start, date_range.end),
         "range_problems": range_problems,
     }
-    template = "escapes/team_home.html"
+    template = "insights/team_home.html"
     if cast(HtmxHttpRequest, request).htmx:
         template += "#results"
     return render(request, template, context)

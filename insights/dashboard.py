@@ -1,13 +1,13 @@
-"""The managers' dashboard: every chart's numbers, read from the rollups (escapes/rollups.py).
+"""The managers' dashboard: every chart's numbers, read from the rollups (insights/rollups.py).
 
 This module is the contract between the numbers and the pages: `dashboard(query)` answers a
 `Dashboard`, the views render it as charts and tables, the API and the CSV download serialise
-it. Every number follows DESIGN.md through escapes/metrics.py's definitions (percentiles
+it. Every number follows DESIGN.md through insights/metrics.py's definitions (percentiles
 interpolate linearly, exclusions are counted, periods are the team's local weeks or months,
 empty periods are zeros).
 
 Durations are seconds (float) so that charts, tables, JSON and CSV share one unit; the
-`*_display` helpers of escapes/metrics.py format them for people.
+`*_display` helpers of insights/metrics.py format them for people.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from escapes import metrics, release_rollups, rollups
 from escapes.models import Category, Escape, PipelineStage, Release, Severity
+from insights import metrics, release_rollups, rollups
 from teams.models import Team
 
 Period = Literal["week", "month"]

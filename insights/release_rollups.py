@@ -10,7 +10,7 @@ to back (little-endian): `RELEASE_COLUMNS` of its releases in (released_at, id) 
 the release in the first part). `meta["versions"]` are the releases' version strings.
 
 Freshness. `release_create`, `stage_catches_report` and `release_catches_set` queue
-`escapes.rollup_releases` on commit (`release_rollup_queue`); beat's full recompute rebuilds
+`insights.rollup_releases` on commit (`release_rollup_queue`); beat's full recompute rebuilds
 every team's row with its escape rollups (`release_rollup_recompute` is cheap: a team has
 hundreds of releases, not millions). A team whose row is missing is "stale" on the dashboard.
 """
@@ -30,7 +30,9 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from escapes.models import Release, ReleaseRollup, StageCatch
+from config.celery import registered_task
+from escapes.models import Release, StageCatch
+from insights.models import ReleaseRollup
 from teams.models import Team
 
 log = logging.getLogger(__name__)
@@ -116,10 +118,8 @@ def release_rollup_queue(*, team_id: int) -> None:
 
 
 def _enqueue(team_id: int) -> None:
-    from escapes.tasks import rollup_releases_task  # the tasks module imports this one
-
     try:
-        rollup_releases_task.delay(team_id)
+        registered_task("insights.rollup_releases").delay(team_id)
     except Exception:
         # The release is committed; beat's full recompute brings the rollup up to date.
         log.exception("release rollup of team %s not queued", team_id)

@@ -1,6 +1,6 @@
 """Rollups: each team's escapes per local month as compact columns, kept by Celery.
 
-The dashboard (escapes/dashboard.py) reads these instead of scanning a million escapes, yet
+The dashboard (insights/dashboard.py) reads these instead of scanning a million escapes, yet
 its percentiles must be exact over any range and filter, so a rollup keeps every escape of
 its bucket — a few bytes each — rather than per-period percentiles.
 
@@ -13,7 +13,7 @@ holds the arrays of `COLUMNS` back to back (little-endian, `escapes` entries eac
   unclassified), severity (index in `SEVERITY_KEYS`, -1 other), component / stage / release
   (indexes into the row's own `meta` lists "components", "stages", "releases"; stage and
   release 0 = none), and flags (`BEFORE_RELEASE`, `MISSING_MERGED`, `NEGATIVE_DEFICIT`, the
-  data problems of escapes.metrics.split_escapes).
+  data problems of insights.metrics.split_escapes).
 - then the month's escapes' preventative actions, `meta["actions"]` entries of
   `ACTION_COLUMNS` (created→done seconds, the escape's position, due date, pushed, done):
   the follow-through is counted from rollups too (reading 180,000 actions joined to their
@@ -29,13 +29,13 @@ stages are small tables the dashboard reads directly; a release's escape count (
 escapes, whenever detected) comes from the rollups' release column.
 
 Freshness. A change to an escape (or to the done time of one of its actions) queues
-`escapes.rollup_recompute` on commit with the local dates it was and is detected on
+`insights.rollup_recompute` on commit with the local dates it was and is detected on
 (`rollups_queue`); the task replaces those months of that team only, under the team's row
 lock, from the committed escapes. A lost task (broker down) is logged; beat's hourly
-`escapes.rollup_full` (`rollups_recompute_all`) rewrites what differs, deletes emptied
+`insights.rollup_full` (`rollups_recompute_all`) rewrites what differs, deletes emptied
 months and stamps the rest as checked (1,000,000 escapes: about 15 s). `computed_at` is when
 a row was last computed or confirmed. A team whose rows are missing or of another zone is
-"stale": the dashboard names it and queues `escapes.rollup_team` (at most once a minute).
+"stale": the dashboard names it and queues `insights.rollup_team` (at most once a minute).
 
 Reading. `team_blocks` concatenates a team's rows into one `TeamBlock` and keeps it in this
 process, keyed by the rows' (id, digest): a page asks the database only for that small list,
@@ -60,9 +60,11 @@ from django.db import transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from escapes.metrics import local_midnight_in_utc
-from escapes.models import Category, Escape, EscapeRollup, Severity
-from escapes.release_rollups import release_rollup_recompute, release_rollups_cache_clear
+from config.celery import registered_task
+from escapes.models import Category, Escape, Severity
+from escapes.timespans import local_midnight_in_utc
+from insights.models import EscapeRollup
+from insights.release_rollups import release_rollup_recompute, release_rollups_cache_clear
 from retros.models import PreventativeAction, PushState
 from teams.models import Team
 
@@ -379,10 +381,8 @@ def rollups_queue(*, team: Team, detected: Iterable[datetime | None]) -> None:
 
 
 def _enqueue(team_id: int, days: list[str]) -> None:
-    from escapes.tasks import rollup_recompute_task  # the tasks module imports this one
-
     try:
-        rollup_recompute_task.delay(team_id, days)
+        registered_task("insights.rollup_recompute").delay(team_id, days)
     except Exception:
         # The change is committed; beat's full recompute brings the rollup up to date.
         log.exception("rollup recompute of team %s for %s not queued", team_id, days)
@@ -392,12 +392,10 @@ def rollups_request_team(*, team_id: int) -> None:
     """Queue a whole-team recompute, at most once a minute per team (pages of stale teams)."""
     from django.core.cache import cache
 
-    from escapes.tasks import rollup_team_task
-
     if not cache.add(f"rollup-team-requested:{team_id}", 1, timeout=60):
         return
     try:
-        rollup_team_task.delay(team_id)
+        registered_task("insights.rollup_team").delay(team_id)
     except Exception:
         log.exception("rollup recompute of team %s not queued", team_id)
 

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
-from escapes.dashboard import Dashboard, Durations
-from escapes.metrics import DATA_PROBLEM_LABELS, NO_VALUE, format_duration, format_percent
+from insights.dashboard import Dashboard, Durations
+from insights.metrics import DATA_PROBLEM_LABELS, NO_VALUE, format_duration, format_percent
 
 HEADER = ("section", "item", "key", "measure", "value", "text")
 # A cell starting with one of these is a formula to a spreadsheet; component names and

@@ -97,7 +97,7 @@ class EscapeQuerySet(models.QuerySet["Escape"]):
 
 
 class Escape(models.Model):
-    """A defect found in production. All times are UTC; see DESIGN.md for the metrics."""
+    """A defect found in production. All times are UTC; see docs/metrics.md for the metrics."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="escapes")
     title = models.CharField(max_length=200)

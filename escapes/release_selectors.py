@@ -24,7 +24,7 @@ class ReleaseRow:
 
     @property
     def escape_rate(self) -> float | None:
-        """escapes ÷ (escapes + caught before release), DESIGN.md; None without caught counts."""
+        """escapes ÷ (escapes + caught before release), docs/metrics.md; None without counts."""
         caught = self.caught_total
         if caught is None or self.escapes + caught == 0:
             return None

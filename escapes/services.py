@@ -56,7 +56,7 @@ class EscapeTimes:
 def validate_escape_times(times: EscapeTimes, *, now: datetime | None = None) -> None:
     """Raise a ValidationError naming each time that cannot be right.
 
-    A defect detected before its release is not an escape (DESIGN.md), and one detected
+    A defect detected before its release is not an escape (docs/metrics.md), and one detected
     before the change that introduced it was merged is a data error.
     """
     now = now or timezone.now()

@@ -16,6 +16,14 @@ from escapes.signals import releases_changed_send
 from teams.models import Team
 
 STAGE_NAME_MAX = PipelineStage._meta.get_field("name").max_length or 50
+DEFAULT_STAGES = ("Unit", "Integration", "E2E")
+
+
+def stages_create_default(*, team: Team) -> list[PipelineStage]:
+    """A new team's stages: Unit, Integration, E2E, in that order."""
+    return PipelineStage.objects.bulk_create(
+        PipelineStage(team=team, name=name, position=i) for i, name in enumerate(DEFAULT_STAGES)
+    )
 
 
 def _lock_stages(team: Team) -> list[PipelineStage]:

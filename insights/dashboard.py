@@ -2,7 +2,7 @@
 
 This module is the contract between the numbers and the pages: `dashboard(query)` answers a
 `Dashboard`, the views render it as charts and tables, the API and the CSV download serialise
-it. Every number follows DESIGN.md through insights/metrics.py's definitions (percentiles
+it. Every number follows docs/metrics.md through insights/metrics.py's definitions (percentiles
 interpolate linearly, exclusions are counted, periods are the team's local weeks or months,
 empty periods are zeros).
 

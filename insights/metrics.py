@@ -1,9 +1,9 @@
-"""The metric core: one definition of each number in DESIGN.md, used by every page and the API.
+"""The metric core: one definition of each number of docs/metrics.md, for every page and the API.
 
 Pure functions over plain values do the arithmetic; `team_metrics` fetches only the columns
 it needs (a fixed number of queries however many escapes there are) and hands them over.
 
-Choices this module makes where DESIGN.md leaves room:
+Choices this module makes where docs/metrics.md leaves room:
 
 - A date range is a pair of inclusive local dates in the team's time zone; an escape is in
   it when its `detected_at` falls between local midnight of `start` and local midnight of

@@ -1,6 +1,6 @@
 """Azure DevOps Services / Server: work items over plain HTTP (REST API 7.1).
 
-Endpoints used, all from the Work Item Tracking and Work 7.1 documents (../shared/specs):
+Endpoints used, all from the Work Item Tracking and Work 7.1 documents (tests/fakes/specs/):
 
 * GET  {org}/{project}/{team}/_apis/work/teamsettings/iterations — placement, and the proof
   that the PAT, the project and the team are right ("Test connection");

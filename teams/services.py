@@ -7,10 +7,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from escapes.models import PipelineStage
 from teams.models import ApiToken, Membership, Role, Team
-
-DEFAULT_STAGES = ("Unit", "Integration", "E2E")
+from teams.signals import team_created
 
 
 @transaction.atomic
@@ -18,9 +16,8 @@ def team_create(*, name: str, slug: str, timezone_name: str = "UTC") -> Team:
     team = Team(name=name, slug=slug, timezone=timezone_name)
     team.full_clean()
     team.save()
-    PipelineStage.objects.bulk_create(
-        PipelineStage(team=team, name=stage, position=i) for i, stage in enumerate(DEFAULT_STAGES)
-    )
+    # escapes gives the new team its default pipeline stages, in this transaction.
+    team_created.send(sender=Team, team=team)
     return team
 
 

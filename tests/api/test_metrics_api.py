@@ -8,7 +8,7 @@ from escapes.models import Escape, Release, StageCatch
 
 @pytest.fixture
 def four_escapes(team, stages):
-    """Deficits of 1, 2, 3 and 4 hours at the Unit stage: median 2.5 h (DESIGN.md)."""
+    """Deficits of 1, 2, 3 and 4 hours at the Unit stage: median 2.5 h (docs/metrics.md)."""
     detected = timezone.now() - timedelta(days=2)
     for hours in (1, 2, 3, 4):
         Escape.objects.create(

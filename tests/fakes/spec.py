@@ -1,4 +1,4 @@
-"""Check an HTTP exchange against the vendors' OpenAPI files in ../shared/specs.
+"""Check an HTTP exchange against the vendors' OpenAPI files in tests/fakes/specs/.
 
 A fake tracker validates every request it receives and every response it is about to send
 with `Spec.check_request` / `Spec.check_response`; a mismatch raises `SpecViolation`, which
@@ -28,9 +28,8 @@ from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-# A copy of ../shared/specs, so that a clone anywhere can check itself;
-# tests/integrations/test_fake_specs.py checks the copy still equals the shared files where
-# those are present.
+# The vendors' published files (README.md there says where each comes from);
+# tests/integrations/test_fake_specs.py checks them against SHA256SUMS, so they stay unedited.
 SPECS = Path(__file__).resolve().parent / "specs"
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}

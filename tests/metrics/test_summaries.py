@@ -1,4 +1,4 @@
-"""Duration summaries: the worked examples of DESIGN.md and percentile_cont's properties."""
+"""Duration summaries: the worked examples of docs/metrics.md and percentile_cont's properties."""
 
 import statistics
 from datetime import timedelta

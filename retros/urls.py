@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from retros import stream, views, views_facilitation
+from retros import stream, views, views_cards, views_facilitation
 
 urlpatterns = [
     path("", views.retro_list, name="retro_list"),
@@ -21,31 +21,39 @@ urlpatterns = [
     path("<int:pk>/reopen/", views.retro_reopen, name="retro_reopen"),
     path("<int:pk>/close/", views.retro_close, name="retro_close"),
     # An escape card.
-    path("<int:pk>/escapes/<int:escape_id>/classify/", views.retro_classify, name="retro_classify"),
-    path("<int:pk>/escapes/<int:escape_id>/whys/", views.retro_why_add, name="retro_why_add"),
-    path("<int:pk>/whys/<int:why_id>/edit/", views.retro_why_edit, name="retro_why_edit"),
-    path("<int:pk>/whys/<int:why_id>/delete/", views.retro_why_delete, name="retro_why_delete"),
+    path(
+        "<int:pk>/escapes/<int:escape_id>/classify/",
+        views_cards.retro_classify,
+        name="retro_classify",
+    ),
+    path("<int:pk>/escapes/<int:escape_id>/whys/", views_cards.retro_why_add, name="retro_why_add"),
+    path("<int:pk>/whys/<int:why_id>/edit/", views_cards.retro_why_edit, name="retro_why_edit"),
+    path(
+        "<int:pk>/whys/<int:why_id>/delete/", views_cards.retro_why_delete, name="retro_why_delete"
+    ),
     path(
         "<int:pk>/whys/<int:why_id>/root-cause/",
-        views.retro_why_mark_root_cause,
+        views_cards.retro_why_mark_root_cause,
         name="retro_why_mark_root_cause",
     ),
     path(
         "<int:pk>/whys/<int:why_id>/root-cause/clear/",
-        views.retro_why_unmark_root_cause,
+        views_cards.retro_why_unmark_root_cause,
         name="retro_why_unmark_root_cause",
     ),
     path(
         "<int:pk>/escapes/<int:escape_id>/actions/",
-        views.retro_action_add,
+        views_cards.retro_action_add,
         name="retro_action_add",
     ),
     path(
-        "<int:pk>/actions/<int:action_id>/edit/", views.retro_action_edit, name="retro_action_edit"
+        "<int:pk>/actions/<int:action_id>/edit/",
+        views_cards.retro_action_edit,
+        name="retro_action_edit",
     ),
     path(
         "<int:pk>/actions/<int:action_id>/delete/",
-        views.retro_action_delete,
+        views_cards.retro_action_delete,
         name="retro_action_delete",
     ),
     # Live facilitation: timer, focus, dot voting (retros/views_facilitation.py).

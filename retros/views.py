@@ -16,7 +16,7 @@ import segno
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import BadRequest, ValidationError
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -28,18 +28,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from escapes.models import Category
 from retros import services
-from retros.blameless import BlamelessReview
-from retros.blameless import review as blameless_review
 from retros.facilitation import timer_state
 from retros.forms import (
-    ActionForm,
-    ClassifyForm,
     EscapePickForm,
     PhaseForm,
     RetroCreateForm,
-    RootCauseForm,
-    WhyAddForm,
-    WhyEditForm,
     form_messages,
 )
 from retros.markdown import retro_markdown
@@ -54,15 +47,12 @@ from retros.models import (
 from retros.selectors import (
     escapes_addable_to_retro,
     escapes_to_pick,
-    get_action_for_retro,
     get_retro_escape,
     get_retro_for_team,
     get_team_escape,
-    get_why_for_retro,
     my_votes,
     retro_board,
     retros_for_team,
-    team_member_names,
 )
 from teams.decorators import team_view
 from teams.models import Membership
@@ -447,232 +437,3 @@ def retro_close(request: HttpRequest, membership: Membership, pk: int) -> HttpRe
     return _board_response(
         request, membership, retro, close_errors=errors, done="The retrospective is closed."
     )
-
-
-# --- Escape cards: classification, whys, actions.
-
-
-@require_POST
-@team_view(write=True)
-def retro_classify(
-    request: HttpRequest, membership: Membership, pk: int, escape_id: int
-) -> HttpResponse:
-    retro = get_retro_for_team(membership.team, pk)
-    escape = get_retro_escape(retro, escape_id)
-    form = ClassifyForm(request.POST, team=membership.team)
-    if not form.is_valid():
-        return _card_response(request, membership, retro, escape.pk, form_messages(form))
-    data = form.cleaned_data
-    errors = _attempt(
-        lambda: services.retro_escape_classify(
-            retro=retro, escape=escape, category=data["category"], stage=data["stage"]
-        )
-    )
-    return _card_response(request, membership, retro, escape.pk, errors)
-
-
-@require_POST
-@team_view(write=True)
-def retro_why_add(
-    request: HttpRequest, membership: Membership, pk: int, escape_id: int
-) -> HttpResponse:
-    retro = get_retro_for_team(membership.team, pk)
-    escape = get_retro_escape(retro, escape_id)
-    data = _with_suggestion(request.POST)
-    form = WhyAddForm(data)
-    errors: list[str] = []
-    held, review = False, None
-    if not form.is_valid():
-        errors = form_messages(form)
-    else:
-        text, parent_id = form.cleaned_data["text"], form.cleaned_data["parent"]
-        parent = get_why_for_retro(retro, parent_id) if parent_id else None
-        held, review = _blameless_hold(data, membership, text)
-        if not held:
-            errors = _attempt(
-                lambda: services.why_add(
-                    retro=retro, escape=escape, parent=parent, text=text, author=membership.user
-                )
-            )
-    draft = {"parent": data.get("parent", ""), "text": data.get("text", "")}
-    extra = (
-        {"draft_for": "why_add", "why_draft": draft, "blameless": review} if errors or held else {}
-    )
-    if held and not _is_htmx(request):
-        return _held_page(request, membership, retro, escape.pk, extra)
-    return _card_response(request, membership, retro, escape.pk, errors, **extra)
-
-
-def _held_page(
-    request: HttpRequest,
-    membership: Membership,
-    retro: Retrospective,
-    escape_id: int,
-    extra: dict[str, Any],
-) -> HttpResponse:
-    """The whole board with a why held back for the blameless check, for a plain POST:
-    a redirect would lose the draft and the suggestion."""
-    context = _context(
-        membership, retro, error_escape_id=escape_id, **extra, **_join_context(request, retro)
-    )
-    return render(request, BOARD, context)
-
-
-def _with_suggestion(post: QueryDict) -> QueryDict:
-    """The POST with the suggestion as its text when "Use suggestion" was pressed."""
-    suggestion = post.get("use_suggestion")
-    if suggestion is None:
-        return post
-    data = post.copy()
-    data["text"] = suggestion
-    return data
-
-
-def _blameless_hold(
-    data: QueryDict, membership: Membership, text: str
-) -> tuple[bool, BlamelessReview | None]:
-    """Whether to hold a why back instead of saving it, and the review to show with it.
-
-    A why that points at a person is held with a system-focused suggestion. "Use
-    suggestion" only fills the field (the author reads it before posting); "Post anyway"
-    saves the text as it is.
-    """
-    if "use_suggestion" in data:
-        return True, None
-    if data.get("post_anyway") == "1":
-        return False, None
-    review = blameless_review(text, team_member_names(membership.team))
-    return review is not None, review
-
-
-@require_POST
-@team_view(write=True)
-def retro_why_edit(
-    request: HttpRequest, membership: Membership, pk: int, why_id: int
-) -> HttpResponse:
-    retro = get_retro_for_team(membership.team, pk)
-    why = get_why_for_retro(retro, why_id)
-    data = _with_suggestion(request.POST)
-    form = WhyEditForm(data)
-    errors: list[str] = []
-    held, review = False, None
-    if not form.is_valid():
-        errors = form_messages(form)
-    else:
-        text, revision = form.cleaned_data["text"], form.cleaned_data["revision"]
-        held, review = _blameless_hold(data, membership, text)
-        if not held:
-            errors = _attempt(
-                lambda: services.why_edit(why=why, text=text, expected_revision=revision)
-            )
-    extra: dict[str, Any] = {}
-    if errors:
-        # A refused edit reopens with what was typed, under the why's current revision.
-        extra = {"edit_why_id": why.pk, "edit_text": data.get("text", "")}
-    elif held:
-        # Held back, it keeps the revision the author started from: "Post anyway" must not
-        # overwrite a change made meanwhile.
-        extra = {
-            "edit_why_id": why.pk,
-            "edit_text": data.get("text", ""),
-            "edit_revision": data.get("revision", ""),
-            "blameless": review,
-        }
-        if not _is_htmx(request):
-            return _held_page(request, membership, retro, why.escape_id, extra)
-    return _card_response(request, membership, retro, why.escape_id, errors, **extra)
-
-
-@require_POST
-@team_view(write=True)
-def retro_why_delete(
-    request: HttpRequest, membership: Membership, pk: int, why_id: int
-) -> HttpResponse:
-    retro = get_retro_for_team(membership.team, pk)
-    why = get_why_for_retro(retro, why_id)
-    errors = _attempt(lambda: services.why_delete(why=why))
-    return _card_response(request, membership, retro, why.escape_id, errors)
-
-
-@require_POST
-@team_view(write=True)
-def retro_why_mark_root_cause(
-    request: HttpRequest, membership: Membership, pk: int, why_id: int
-) -> HttpResponse:
-    retro = get_retro_for_team(membership.team, pk)
-    why = get_why_for_retro(retro, why_id)
-    form = RootCauseForm(request.POST)
-    if form.is_valid():
-        kind = form.cleaned_data["kind"]
-        errors = _attempt(lambda: services.why_mark_root_cause(why=why, kind=kind))
-    else:
-        errors = form_messages(form)
-    return _card_response(request, membership, retro, why.escape_id, errors)
-
-
-@require_POST
-@team_view(write=True)
-def retro_why_unmark_root_cause(
-    request: HttpRequest, membership: Membership, pk: int, why_id: int
-) -> HttpResponse:
-    retro = get_retro_for_team(membership.team, pk)
-    why = get_why_for_retro(retro, why_id)
-    errors = _attempt(lambda: services.why_unmark_root_cause(why=why))
-    return _card_response(request, membership, retro, why.escape_id, errors)
-
-
-@require_POST
-@team_view(write=True)
-def retro_action_add(
-    request: HttpRequest, membership: Membership, pk: int, escape_id: int
-) -> HttpResponse:
-    retro = get_retro_for_team(membership.team, pk)
-    escape = get_retro_escape(retro, escape_id)
-    form = ActionForm(request.POST, team=membership.team)
-    if form.is_valid():
-        fields = form.service_kwargs()
-        errors = _attempt(
-            lambda: services.action_add(
-                retro=retro, escape=escape, created_by=membership.user, **fields
-            )
-        )
-    else:
-        errors = form_messages(form)
-    extra = (
-        {"draft_for": "action_add", "action_draft": ActionDraft.from_post(request.POST)}
-        if errors
-        else {}
-    )
-    return _card_response(request, membership, retro, escape.pk, errors, **extra)
-
-
-@require_POST
-@team_view(write=True)
-def retro_action_edit(
-    request: HttpRequest, membership: Membership, pk: int, action_id: int
-) -> HttpResponse:
-    retro = get_retro_for_team(membership.team, pk)
-    action = get_action_for_retro(retro, action_id)
-    form = ActionForm(request.POST, team=membership.team)
-    if form.is_valid():
-        fields = form.service_kwargs()
-        errors = _attempt(lambda: services.action_update(action=action, **fields))
-    else:
-        errors = form_messages(form)
-    extra = (
-        {"edit_action_id": action.pk, "action_draft": ActionDraft.from_post(request.POST)}
-        if errors
-        else {}
-    )
-    return _card_response(request, membership, retro, action.escape_id, errors, **extra)
-
-
-@require_POST
-@team_view(write=True)
-def retro_action_delete(
-    request: HttpRequest, membership: Membership, pk: int, action_id: int
-) -> HttpResponse:
-    retro = get_retro_for_team(membership.team, pk)
-    action = get_action_for_retro(retro, action_id)
-    errors = _attempt(lambda: services.action_delete(action=action))
-    return _card_response(request, membership, retro, action.escape_id, errors)

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_PASSWORD = "leakseal-demo"  # published demo login (demo/management/commands/seed_demo)
+DEMO_PASSWORD = "leakseal-demo"  # published demo login (demo/seed_data.py)
 EXTRA_PASSWORD = "leakseal-second-engineer"  # for users this module adds
 TEAM = "demo"
 

@@ -16,6 +16,9 @@ PYTHON ?= $(shell for p in python$$(cat .python-version 2>/dev/null) python3.14 
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
 	command -v $$p; break; fi; done)
 
+# The interpreter itself, not a pyenv shim: given a shim, uv would rebuild .venv at every sync.
+PYTHON_EXE = $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+
 # uv, pinned once in pyproject.toml ([tool.uv] required-version), in a venv of its own.
 UV_VERSION := $(shell sed -n 's/^required-version = "==\([^"]*\)"/\1/p' pyproject.toml)
 TOOLS := .venv-tools
@@ -58,7 +61,9 @@ uv: $(UV_STAMP)
 
 $(VENV)/.installed: pyproject.toml uv.lock $(UV_STAMP)
 	$(need_python)
-	$(UV) sync --locked --python $(PYTHON)
+	$(UV) sync --locked --python $(PYTHON_EXE) || { \
+		echo "If uv says uv.lock needs to be updated: pyproject.toml changed without 'make lock';" >&2; \
+		echo "run 'make lock LOCK_ARGS=' (only what the change needs) and commit uv.lock." >&2; exit 1; }
 	touch $@
 
 install: $(VENV)/.installed
@@ -69,7 +74,7 @@ install: $(VENV)/.installed
 LOCK_ARGS ?= --upgrade
 lock: $(UV_STAMP)
 	$(need_python)
-	$(UV) lock $(LOCK_ARGS) --python $(PYTHON)
+	$(UV) lock $(LOCK_ARGS) --python $(PYTHON_EXE)
 
 migrate: install
 	$(PY) manage.py migrate --noinput

@@ -1,5 +1,9 @@
 # Leakseal. `make run` and `make test` set everything up on a machine with only Python 3.12+.
 # With DATABASE_URL and REDIS_URL set they use PostgreSQL and Redis instead of the embedded default.
+#
+# Installs come from uv.lock, never from a fresh resolve: pip bootstraps the pinned uv into
+# .venv-tools/, then `uv sync --locked` makes .venv exactly what uv.lock says (and fails if
+# pyproject.toml has changed without `make lock`). `make lock` is the one thing that resolves.
 
 SHELL := /bin/bash
 VENV := .venv
@@ -12,24 +16,65 @@ PYTHON ?= $(shell for p in python$$(cat .python-version 2>/dev/null) python3.14 
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
 	command -v $$p; break; fi; done)
 
-.PHONY: run test lint typecheck pytest install migrate demo clean help
+# The interpreter itself, not a pyenv shim: given a shim, uv would rebuild .venv at every sync.
+PYTHON_EXE = $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
-help:
-	@echo "make run    set up, load the demo team and start Leakseal at http://$(HOST):$(PORT)"
-	@echo "make test   set up and run ruff, mypy and the test suite"
+# uv, pinned once in pyproject.toml ([tool.uv] required-version), in a venv of its own.
+UV_VERSION := $(shell sed -n 's/^required-version = "==\([^"]*\)"/\1/p' pyproject.toml)
+TOOLS := .venv-tools
+UV := $(TOOLS)/bin/uv
+UV_STAMP := $(TOOLS)/.uv-$(UV_VERSION)
+# uv makes .venv here, with the interpreter found above, and never downloads a Python of its own.
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+export UV_NO_PROGRESS := 1
+# Write every installed module's .pyc at install time (about 10 s once): with
+# PYTHONDONTWRITEBYTECODE set, as on our machines and in the Dockerfile, each manage.py, uvicorn,
+# Celery and pytest start would otherwise compile Django and the rest again (4 s instead of 1 s).
+export UV_COMPILE_BYTECODE := 1
 
-$(VENV)/.installed: pyproject.toml
+define need_python
 	@if [ -z "$(PYTHON)" ]; then \
 		echo "Leakseal needs Python 3.12 or newer (see .python-version); none was found on PATH." >&2; \
 		echo "Install one (e.g. 'pyenv install 3.12' or your system's python3.12) and run make again." >&2; \
 		exit 1; fi
-	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+endef
+
+.PHONY: run test test-fast lint typecheck pytest install lock uv migrate demo clean help
+
+help:
+	@echo "make run        set up, load the demo team and start Leakseal at http://$(HOST):$(PORT)"
+	@echo "make test       set up and run ruff, mypy and the test suite (the 10 slowest tests last)"
+	@echo "make test-fast  the test suite without the browser tests, for the edit-run loop"
+	@echo "make lock       update uv.lock to the newest releases pyproject.toml allows"
+
+$(UV_STAMP):
+	$(need_python)
+	@if [ -z "$(UV_VERSION)" ]; then echo "pyproject.toml has no [tool.uv] required-version = \"==X.Y.Z\"" >&2; exit 1; fi
+	@echo "Using $(PYTHON) ($$($(PYTHON) --version)) to install uv $(UV_VERSION) in $(TOOLS)/"
+	rm -rf $(TOOLS)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	touch $@
+
+uv: $(UV_STAMP)
+
+$(VENV)/.installed: pyproject.toml uv.lock $(UV_STAMP)
+	$(need_python)
+	$(UV) sync --locked --python $(PYTHON_EXE) || { \
+		echo "If uv says uv.lock needs to be updated: pyproject.toml changed without 'make lock';" >&2; \
+		echo "run 'make lock LOCK_ARGS=' (only what the change needs) and commit uv.lock." >&2; exit 1; }
 	touch $@
 
 install: $(VENV)/.installed
+
+# Resolve again and write uv.lock: every dependency to its newest allowed release. After an edit
+# of pyproject.toml, `make lock LOCK_ARGS=` changes only what the edit needs;
+# LOCK_ARGS="--upgrade-package django" moves one package.
+LOCK_ARGS ?= --upgrade
+lock: $(UV_STAMP)
+	$(need_python)
+	$(UV) lock $(LOCK_ARGS) --python $(PYTHON_EXE)
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -48,12 +93,16 @@ typecheck: install
 	$(VENV)/bin/mypy .
 
 pytest: install
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --durations=10 $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
+# Everything but the real-browser tests (marker "browser"): the quick loop while editing.
+test-fast: install
+	$(VENV)/bin/pytest -m "not browser" $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) var staticfiles .mypy_cache .ruff_cache .pytest_cache
 
 # The live-board benchmark (bench/live_board.py, results in BENCHMARKS.md): a database and
 # server of its own, loopback only, stops by itself. BENCH_ARGS="--listeners 20" to vary it.

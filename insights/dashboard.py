@@ -26,7 +26,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from escapes.models import Category, Escape, PipelineStage, Release, Severity
-from insights import metrics, release_rollups, rollups
+from insights import metrics, release_rollups, rollup_blocks, rollup_layout, rollups
 from teams.models import Team
 
 Period = Literal["week", "month"]
@@ -232,7 +232,9 @@ class _Selected:
     overdue: np.ndarray
 
 
-def _filter_mask(block: rollups.TeamBlock, query: DashboardQuery, cols: dict) -> np.ndarray | None:
+def _filter_mask(
+    block: rollup_blocks.TeamBlock, query: DashboardQuery, cols: dict
+) -> np.ndarray | None:
     """Rows of `cols` matching component, severity and release; None: no filter."""
     mask: np.ndarray | None = None
 
@@ -246,7 +248,7 @@ def _filter_mask(block: rollups.TeamBlock, query: DashboardQuery, cols: dict) ->
             return np.zeros(len(cols["id"]), dtype=bool)
         mask = both(cols["component"] == code)
     if query.severity:
-        mask = both(cols["severity"] == rollups.SEVERITY_KEYS.index(query.severity))
+        mask = both(cols["severity"] == rollup_layout.SEVERITY_KEYS.index(query.severity))
     if query.release_id is not None:
         if query.release_id not in block.releases:
             return np.zeros(len(cols["id"]), dtype=bool)
@@ -255,7 +257,7 @@ def _filter_mask(block: rollups.TeamBlock, query: DashboardQuery, cols: dict) ->
 
 
 def _select_team(
-    block: rollups.TeamBlock,
+    block: rollup_blocks.TeamBlock,
     query: DashboardQuery,
     stage_codes: tuple[np.ndarray, np.ndarray, int],
     component_names: dict[str, int],
@@ -282,7 +284,7 @@ def _select_team(
     if mask is not None:
         cols = {name: array[mask] for name, array in cols.items()}
         rows = rows[mask]
-    valid = cols["flags"] & rollups.BEFORE_RELEASE == 0
+    valid = cols["flags"] & rollup_layout.BEFORE_RELEASE == 0
     ok = {name: cols[name][valid] for name in needed[2:9]}
     chosen = np.zeros(block.size, dtype=bool)
     chosen[rows[valid]] = True
@@ -396,7 +398,7 @@ def _check(query: DashboardQuery) -> None:
 
 def _stale(
     query: DashboardQuery,
-    blocks: dict[int, rollups.TeamBlock],
+    blocks: dict[int, rollup_blocks.TeamBlock],
     release_blocks: dict[int, release_rollups.ReleaseBlock],
 ) -> list[Team]:
     """Teams whose rollups are missing (though they have escapes or releases) or of another
@@ -483,7 +485,7 @@ def _periods(sel: _Selected, starts: list[date], period: str) -> tuple[PeriodPoi
     n = np.bincount(sel.period, minlength=count)
     known = ~np.isnan(sel.deficit)
     groups = _grouped(sel.period[known], count, sel.deficit[known])
-    cats = len(rollups.CATEGORY_KEYS)
+    cats = len(rollup_layout.CATEGORY_KEYS)
     by_category = np.bincount(sel.period * cats + sel.category, minlength=count * cats).reshape(
         count, cats
     )
@@ -492,7 +494,9 @@ def _periods(sel: _Selected, starts: list[date], period: str) -> tuple[PeriodPoi
             start=start,
             label=_label(start, period),
             deficit=_durations(groups[i], int(n[i])),
-            categories={key: int(by_category[i, k]) for k, key in enumerate(rollups.CATEGORY_KEYS)},
+            categories={
+                key: int(by_category[i, k]) for k, key in enumerate(rollup_layout.CATEGORY_KEYS)
+            },
         )
         for i, start in enumerate(starts)
     )
@@ -543,7 +547,7 @@ class _ReleaseRange:
 
 def _releases(
     query: DashboardQuery,
-    blocks: dict[int, rollups.TeamBlock],
+    blocks: dict[int, rollup_blocks.TeamBlock],
     in_range: _ReleaseRange,
 ) -> tuple[ReleaseBar, ...]:
     slugs = {team.pk: team.slug for team in query.teams}
@@ -560,7 +564,7 @@ def _releases(
                 severity=query.severity,
             )
             mask = _filter_mask(block, plain, block.cols)
-            mask = (block.cols["flags"] & rollups.BEFORE_RELEASE == 0) & mask
+            mask = (block.cols["flags"] & rollup_layout.BEFORE_RELEASE == 0) & mask
             per_code = np.bincount(block.cols["release"][mask], minlength=len(block.releases))
         counts.update(zip(block.releases, per_code.tolist(), strict=True))
     bars = []
@@ -591,13 +595,13 @@ def _releases(
 class Snapshot:
     """The rollups of some teams as read once: a request's form and numbers share them."""
 
-    blocks: dict[int, rollups.TeamBlock]
+    blocks: dict[int, rollup_blocks.TeamBlock]
     releases: dict[int, release_rollups.ReleaseBlock]
 
     @classmethod
     def read(cls, teams: Sequence[Team]) -> Snapshot:
         team_ids = [t.pk for t in teams]
-        return cls(rollups.team_blocks(team_ids), release_rollups.release_blocks(team_ids))
+        return cls(rollup_blocks.team_blocks(team_ids), release_rollups.release_blocks(team_ids))
 
 
 def dashboard(query: DashboardQuery, snapshot: Snapshot | None = None) -> Dashboard:
@@ -659,7 +663,7 @@ _results_lock = threading.Lock()
 
 def _result_key(
     query: DashboardQuery,
-    blocks: dict[int, rollups.TeamBlock],
+    blocks: dict[int, rollup_blocks.TeamBlock],
     release_blocks: dict[int, release_rollups.ReleaseBlock],
     stages: list[tuple[int, str]],
     todays: tuple[int, ...],
@@ -684,7 +688,7 @@ def dashboard_results_clear() -> None:
 def _compute(
     query: DashboardQuery,
     starts: list[date],
-    blocks: dict[int, rollups.TeamBlock],
+    blocks: dict[int, rollup_blocks.TeamBlock],
     release_blocks: dict[int, release_rollups.ReleaseBlock],
     stages: list[tuple[int, str]],
     todays: tuple[int, ...],
@@ -705,7 +709,7 @@ def _compute(
     boxes = _stage_boxes(sel, stages, caught_by_stage)
     weakest, reason = _weakest(boxes)
     valid_n = len(sel.deficit)
-    category_counts = np.bincount(sel.category, minlength=len(rollups.CATEGORY_KEYS))
+    category_counts = np.bincount(sel.category, minlength=len(rollup_layout.CATEGORY_KEYS))
     category_labels = dict(Category.choices)
     component_counts = np.bincount(sel.component, minlength=len(component_names))
     flags = sel.flags
@@ -726,7 +730,7 @@ def _compute(
         pareto_categories=_pareto(
             [
                 (key, str(category_labels.get(key, "Unclassified")), int(category_counts[k]))
-                for k, key in enumerate(rollups.CATEGORY_KEYS)
+                for k, key in enumerate(rollup_layout.CATEGORY_KEYS)
             ]
         ),
         pareto_components=_pareto(
@@ -740,14 +744,14 @@ def _compute(
         time_in_production=_durations(sel.tip[~np.isnan(sel.tip)], valid_n),
         follow_through=_follow_through(sel),
         problems={
-            "negative_deficit": ids_with(rollups.NEGATIVE_DEFICIT),
-            "detected_before_release": ids_with(rollups.BEFORE_RELEASE),
-            "missing_merged_at": ids_with(rollups.MISSING_MERGED),
+            "negative_deficit": ids_with(rollup_layout.NEGATIVE_DEFICIT),
+            "detected_before_release": ids_with(rollup_layout.BEFORE_RELEASE),
+            "missing_merged_at": ids_with(rollup_layout.MISSING_MERGED),
         },
         problem_counts={
-            "negative_deficit": count_with(rollups.NEGATIVE_DEFICIT),
-            "detected_before_release": count_with(rollups.BEFORE_RELEASE),
-            "missing_merged_at": count_with(rollups.MISSING_MERGED),
+            "negative_deficit": count_with(rollup_layout.NEGATIVE_DEFICIT),
+            "detected_before_release": count_with(rollup_layout.BEFORE_RELEASE),
+            "missing_merged_at": count_with(rollup_layout.MISSING_MERGED),
         },
         computed_at=None,  # set by dashboard(), like the stale teams
     )

@@ -1,6 +1,6 @@
 """The dashboard in the REST API: the same `Dashboard` the pages draw, durations in seconds.
 
-Parameters are parsed by the page's own form (insights.views.query_from), so the API
+Parameters are parsed by the page's own form (insights.forms.query_from), so the API
 and the page agree on defaults (the last twelve months, by month) and on what is valid; where
 the page falls back to a default and says so, the API answers 422.
 """
@@ -18,7 +18,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from escapes.models import Severity
 from insights import dashboard as numbers
 from insights.dashboard import Dashboard, Durations, StageBox
-from insights.views import query_from
+from insights.forms import query_from
 from teams.api import ApiInput, api_user, membership_for
 from teams.models import Team
 from teams.selectors import teams_for_user

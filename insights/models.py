@@ -13,7 +13,8 @@ class EscapeRollup(models.Model):
     """One team's escapes detected in one local calendar month, as compact columns.
 
     Kept by insights/rollups.py (on commit of every change, and by beat as a backstop) and
-    read by insights/dashboard.py instead of scanning escapes; its docstring has the layout.
+    read by insights/dashboard.py instead of scanning escapes; the layout is described in
+    insights/rollup_layout.py.
     """
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")

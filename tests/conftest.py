@@ -106,9 +106,9 @@ def _fast_password_hashing(settings):
 def _fresh_dashboard_caches():
     """Rollup blocks, dashboard answers and their renderings are kept per process by row ids
     and digests, and ids repeat across tests (rolled back): every test starts with none."""
-    from insights.dashboard import dashboard_results_clear
-    from insights.rollups import rollups_cache_clear
-    from insights.views import dashboard_fragments_clear
+    from insights.dashboard_cache import dashboard_results_clear
+    from insights.dashboard_page import dashboard_fragments_clear
+    from insights.rollup_blocks import rollups_cache_clear
 
     for clear in (rollups_cache_clear, dashboard_results_clear, dashboard_fragments_clear):
         clear()

@@ -8,7 +8,8 @@ import pytest
 
 from escapes.models import Escape
 from insights.dashboard import Dashboard, DashboardQuery, dashboard
-from insights.rollups import rollups_cache_clear, rollups_recompute_all
+from insights.rollup_blocks import rollups_cache_clear
+from insights.rollups import rollups_recompute_all
 from teams.models import Team
 
 HOUR = 3600.0

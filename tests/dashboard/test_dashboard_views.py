@@ -12,7 +12,7 @@ from django.test import Client
 
 from escapes.models import Category, Escape, PipelineStage, Release, Severity
 from insights import dashboard as numbers
-from insights import views as dashboard_views
+from insights import dashboard_page as dashboard_views
 from insights.release_rollups import release_rollup_recompute
 from insights.rollups import rollups_recompute_team
 from teams.models import Team
@@ -301,7 +301,7 @@ def test_the_csv_holds_every_chart_with_seconds_and_text(member, team, dataset):
 def test_the_release_filter_offers_the_newest_releases_and_the_one_asked_for(
     member, team, monkeypatch
 ):
-    monkeypatch.setattr(dashboard_views, "MAX_RELEASE_CHOICES", 2)
+    monkeypatch.setattr("insights.forms.MAX_RELEASE_CHOICES", 2)
     made = [
         Release.objects.create(
             team=team, version=f"2026.{month}.0", released_at=datetime(2026, month, 1, tzinfo=UTC)

@@ -14,7 +14,8 @@ from escapes.services import escape_classify, escape_create, escape_seal, escape
 from insights import metrics
 from insights.dashboard import Dashboard, DashboardQuery, Period, dashboard
 from insights.models import EscapeRollup
-from insights.rollups import rollups_cache_clear, rollups_recompute, rollups_recompute_all
+from insights.rollup_blocks import rollups_cache_clear
+from insights.rollups import rollups_recompute, rollups_recompute_all
 from insights.tasks import rollup_full_task, rollup_recompute_task
 from retros import services as retro_services
 from retros.models import Phase, PreventativeAction, PushState, Retrospective

@@ -279,7 +279,7 @@ def timed_gets(
     distinct: bool = False,
 ) -> Timing:
     """`distinct`: each request ends one day earlier than the one before, so no answer kept by
-    the server (insights.dashboard's results, keyed by the query) serves it: every one computed."""
+    the server (insights/dashboard_cache.py, keyed by the query) serves it: every one computed."""
     timing = Timing()
     for i in range(warmup + n):
         asked = dict(params)

@@ -25,9 +25,10 @@ holds the arrays of `COLUMNS` back to back (little-endian, `escapes` entries eac
   component and the same category was sealed before it was detected.
 
 Only months are stored: an ISO week is derived from the local day each entry keeps (a week
-may span two months), which halves the writes of every change. Releases, stage catches and
-stages are small tables the dashboard reads directly; a release's escape count (all of its
-escapes, whenever detected) comes from the rollups' release column.
+may span two months), which halves the writes of every change. Releases and stage catches
+have a rollup row of their own per team (insights/release_rollups.py); stages are a small
+table the dashboard reads directly; a release's escape count (all of its escapes, whenever
+detected) comes from the rollups' release column.
 """
 
 from __future__ import annotations

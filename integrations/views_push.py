@@ -2,7 +2,7 @@
 
 Any member who can write may retry, on a closed retro too: the push happens after closing.
 For htmx the answer is the action's escape card, as every board POST answers
-(retros/views.py, retros/views_cards.py); without JavaScript a redirect back to the page the button was on.
+(retros/views_cards.py); without JavaScript a redirect back to the page the button was on.
 """
 
 from django.contrib import messages

@@ -1,5 +1,7 @@
 """Live-board benchmark: one retro, 50 participants holding event streams, others posting whys.
 
+(About 600 lines: one script that builds, drives, measures and tears down a whole stack.)
+
     .venv/bin/python bench/live_board.py                      # embedded default (SQLite)
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/leakseal_bench \\
     REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/live_board.py

@@ -1,5 +1,7 @@
 """A fake Azure DevOps organization ("acme", project "Shop", team "Shop Team") over real HTTP.
 
+Over 600 lines on purpose, like tests/fakes/jira.py: one vendor's API surface in one place.
+
 It serves what integrations/azure.py uses, answering as the Work Item Tracking and Work 7.1
 documents (specs/ado_wit_7.1.json, specs/ado_work_7.1.json) say, and refuses as Azure DevOps
 does: 401 with an empty body for a wrong PAT, 404/400 `{"message", "typeKey"}` otherwise.

@@ -1,5 +1,8 @@
 """A fake Jira (Cloud and Data Center) over real HTTP, answering as Atlassian's specs say.
 
+One module over 600 lines on purpose: it is one vendor's API surface, endpoint by endpoint,
+and reads best as a single map of what Leakseal calls there.
+
 It serves what integrations/jira.py asks through atlassian-python-api: sign-in (`myself`),
 project, board and its sprints, create issue, issue link, move to sprint, get issue and JQL
 search (`/rest/api/2/search` as Data Center has it; `/rest/api/3/search/jql`, the enhanced

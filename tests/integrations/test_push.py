@@ -2,6 +2,9 @@
 
 The services run for real against the fake trackers over HTTP (Celery eager: the task runs
 where it is queued). Each fake checks every exchange against the vendor's published spec.
+
+Over 600 lines on purpose: the push's failure modes (transient, permanent, lost answers,
+leases, the sweep) share fixtures, and split across files they would read as unrelated.
 """
 
 import logging

@@ -1,3 +1,10 @@
+"""The retro pages and the board's POST endpoints, through Django's test client.
+
+Over 600 lines on purpose: every endpoint of the board is walked here with the personas of
+docs/style.md (the happy path, the wrong method, a member allowed, an outsider refused), and the
+board's conventions (htmx partials, errors inside the card) are easier to keep in one file.
+"""
+
 from datetime import timedelta
 
 import pytest

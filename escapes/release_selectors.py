@@ -1,11 +1,12 @@
 """Reads behind the releases and stages pages, scoped to one team with their joins up front."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet
 from django.http import Http404
 
-from escapes.models import Escape, PipelineStage, Release
+from escapes.models import Escape, EscapeQuerySet, PipelineStage, Release, StageCatch
 from teams.models import Team
 
 
@@ -98,3 +99,22 @@ def release_row(release: Release, stages: list[PipelineStage]) -> ReleaseRow:
 
 def release_escapes(release: Release) -> QuerySet[Escape]:
     return release.escapes.select_related("stage").order_by("-detected_at", "-id")
+
+
+def releases_of_team(team_id: int | OuterRef) -> QuerySet[Release]:
+    """Every release of the team, for another app to filter or read (an OuterRef works too)."""
+    return Release.objects.filter(team_id=team_id)
+
+
+def stage_catches_of_team(team_id: int) -> QuerySet[StageCatch]:
+    """What each stage caught before each release of the team, for another app to read."""
+    return StageCatch.objects.filter(release__team_id=team_id)
+
+
+def stage_catches_of_release(release: Release) -> QuerySet[StageCatch]:
+    return StageCatch.objects.filter(release=release)
+
+
+def escapes_of_releases(release_ids: Collection[int]) -> EscapeQuerySet:
+    """The escapes of these releases (the caller's, of one team: it scopes)."""
+    return Escape.objects.filter(release_id__in=release_ids)

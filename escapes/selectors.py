@@ -1,11 +1,11 @@
 """Reads of the escape register, scoped to the user's teams, with their joins done up front."""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from escapes.models import Escape, EscapeQuerySet, PipelineStage, Release
@@ -129,6 +129,21 @@ def team_components(team: Team) -> list[str]:
         .values_list("component", flat=True)
         .distinct()
     )
+
+
+def escapes_of_team(team_id: int | OuterRef) -> EscapeQuerySet:
+    """Every escape of the team, for another app to filter or aggregate (any OuterRef to a
+    team's pk works too, for an Exists)."""
+    return Escape.objects.filter(team_id=team_id)
+
+
+def stages_of_team(team_id: int) -> QuerySet[PipelineStage]:
+    """The team's stages in the model's order, for another app to order, filter or read."""
+    return PipelineStage.objects.filter(team_id=team_id)
+
+
+def stages_of_teams(team_ids: Collection[int]) -> QuerySet[PipelineStage]:
+    return PipelineStage.objects.filter(team_id__in=team_ids)
 
 
 def team_stages(team: Team) -> QuerySet[PipelineStage]:

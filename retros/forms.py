@@ -10,6 +10,8 @@ from django import forms
 from django.contrib.auth.models import User
 
 from escapes.models import Category, Escape, PipelineStage, Release
+from escapes.release_selectors import releases_of_team
+from escapes.selectors import escapes_of_team, stages_of_team
 from retros.models import WHY_TEXT_MAX, ActionKind, Phase, RootCauseKind
 from retros.services import ACTION_DESCRIPTION_MAX, TITLE_MAX
 from teams.models import Team
@@ -34,8 +36,8 @@ class RetroCreateForm(forms.Form):
 
     def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _model_field(self, "release").queryset = Release.objects.filter(team=team)
-        _model_field(self, "escapes").queryset = Escape.objects.filter(team=team)
+        _model_field(self, "release").queryset = releases_of_team(team.pk)
+        _model_field(self, "escapes").queryset = escapes_of_team(team.pk)
 
 
 class PhaseForm(forms.Form):
@@ -58,7 +60,7 @@ class ClassifyForm(forms.Form):
 
     def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _model_field(self, "stage").queryset = PipelineStage.objects.filter(team=team)
+        _model_field(self, "stage").queryset = stages_of_team(team.pk)
 
 
 class WhyAddForm(forms.Form):
@@ -103,7 +105,7 @@ class ActionForm(forms.Form):
 
     def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _model_field(self, "stage").queryset = PipelineStage.objects.filter(team=team)
+        _model_field(self, "stage").queryset = stages_of_team(team.pk)
         _model_field(self, "owner").queryset = User.objects.filter(memberships__team=team)
 
     def service_kwargs(self) -> dict[str, Any]:

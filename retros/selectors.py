@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from escapes.models import Category, Escape, PipelineStage
+from escapes.selectors import escapes_of_team, stages_of_team
 from escapes.timespans import format_duration
 from retros.models import (
     PreventativeAction,
@@ -147,12 +148,12 @@ def get_retro_for_team(team: Team, pk: int) -> Retrospective:
 def get_retro_escape(retro: Retrospective, escape_id: int) -> Escape:
     """An escape of this retro, or 404."""
     return get_object_or_404(
-        Escape.objects.filter(retro_items__retro=retro, team_id=retro.team_id), pk=escape_id
+        escapes_of_team(retro.team_id).filter(retro_items__retro=retro), pk=escape_id
     )
 
 
 def get_team_escape(team: Team, escape_id: int) -> Escape:
-    return get_object_or_404(Escape, team=team, pk=escape_id)
+    return get_object_or_404(escapes_of_team(team.pk), pk=escape_id)
 
 
 def get_why_for_retro(retro: Retrospective, why_id: int) -> Why:
@@ -244,7 +245,7 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
     ]
     if retro.voting == VotingState.CLOSED:
         cards.sort(key=lambda card: -card.votes)  # stable: ties keep the board order
-    stages = list(PipelineStage.objects.filter(team_id=retro.team_id).order_by("position", "id"))
+    stages = list(stages_of_team(retro.team_id).order_by("position", "id"))
     members = list(
         User.objects.filter(memberships__team_id=retro.team_id).order_by("username").distinct()
     )
@@ -270,7 +271,7 @@ def team_member_names(team: Team) -> list[str]:
 def escapes_addable_to_retro(retro: Retrospective) -> QuerySet[Escape]:
     """The team's escapes not yet on this board, newest first (for the Gather phase)."""
     return (
-        Escape.objects.filter(team_id=retro.team_id)
+        escapes_of_team(retro.team_id)
         .exclude(retro_items__retro=retro)
         .order_by("-detected_at", "-id")[:PICKABLE_ESCAPES_MAX]
     )
@@ -283,9 +284,53 @@ def escapes_to_pick(team: Team) -> list[Escape]:
     """
     since = timezone.now() - RECENT_ESCAPES
     return list(
-        Escape.objects.filter(team=team)
+        escapes_of_team(team.pk)
         .select_related("release")
         .annotate(retro_count=Count("retro_items", distinct=True))
         .filter(Q(retro_count=0) | Q(detected_at__gte=since))
         .order_by("-detected_at", "-id")[:PICKABLE_ESCAPES_MAX]
     )
+
+
+# --- For the apps above retros (integrations, insights): base querysets they narrow.
+
+
+def actions_of_team(team_id: int) -> QuerySet[PreventativeAction]:
+    """Every preventative action of the team's retros."""
+    return PreventativeAction.objects.filter(retro__team_id=team_id)
+
+
+def actions_of_retro(retro: Retrospective) -> QuerySet[PreventativeAction]:
+    return PreventativeAction.objects.filter(retro=retro)
+
+
+def actions_of_escape(escape_id: int) -> QuerySet[PreventativeAction]:
+    """The escape's actions, in every retro it was in."""
+    return PreventativeAction.objects.filter(escape_id=escape_id)
+
+
+def actions_of_escapes(escapes: QuerySet[Escape]) -> QuerySet[PreventativeAction]:
+    """The actions of these escapes (a queryset the caller has scoped to one team)."""
+    return PreventativeAction.objects.filter(escape__in=escapes)
+
+
+def action_by_pk(action_id: int) -> QuerySet[PreventativeAction]:
+    """The action as a queryset of at most one row, for a task that holds only its id: the
+    caller adds its joins and takes `.first()` (None when the action is gone)."""
+    return PreventativeAction.objects.filter(pk=action_id)
+
+
+def get_action_for_team(team: Team, pk: int) -> PreventativeAction:
+    """The team's action with its retro and team, or 404 for another team's action."""
+    return get_object_or_404(
+        PreventativeAction.objects.select_related("retro__team"), pk=pk, retro__team=team
+    )
+
+
+def retro_of_action(action: PreventativeAction) -> Retrospective:
+    return Retrospective.objects.get(pk=action.retro_id)
+
+
+def whys_of_action(action: PreventativeAction) -> QuerySet[Why]:
+    """The whys of the action's escape in the action's retro."""
+    return Why.objects.filter(retro_id=action.retro_id, escape_id=action.escape_id)

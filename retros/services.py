@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from escapes import services as escape_services
 from escapes.models import Category, Escape, PipelineStage, Release
+from escapes.selectors import escapes_of_team
 from retros import events
 from retros.models import (
     PHASE_ORDER,
@@ -34,7 +35,8 @@ from retros.models import (
     Why,
 )
 from retros.signals import actions_changed_send, retro_closed_send
-from teams.models import Membership, Role, Team
+from teams.models import Team
+from teams.selectors import can_facilitate, team_member_ids
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,15 @@ def _lock(retro: Retrospective) -> Retrospective:
     if retro.is_closed:
         raise ValidationError(CLOSED_MESSAGE, code="closed")
     return retro
+
+
+def action_retro_lock(*, action: PreventativeAction) -> Retrospective | None:
+    """Take the row lock of the action's retro (None when the retro is gone), for another
+    app's write that must queue behind the board's: the lock order of this module.
+
+    Call inside transaction.atomic.
+    """
+    return Retrospective.objects.select_for_update().filter(pk=action.retro_id).first()
 
 
 def _bump(retro: Retrospective, *, escape_id: int | None = None) -> None:
@@ -119,10 +130,6 @@ def _clean_text(
     return text, {}
 
 
-def _team_member_ids(team: Team) -> set[int]:
-    return set(Membership.objects.filter(team=team).values_list("user_id", flat=True))
-
-
 # --- The retro itself.
 
 
@@ -143,17 +150,14 @@ def retro_create(
         errors["release"] = "Unknown release for this team."
     if any(e.team_id != team.pk for e in chosen):
         errors["escapes"] = "Unknown escape for this team."
-    can_facilitate = Membership.objects.filter(
-        team=team, user=facilitator, role__in=[Role.ADMIN, Role.FACILITATOR]
-    ).exists()
-    if not can_facilitate:
+    if not can_facilitate(team=team, user=facilitator):
         errors["facilitator"] = "The facilitator must be a facilitator or admin of this team."
     if errors:
         raise ValidationError(errors)
 
     picked: dict[int, Escape] = {}
     if release is not None:
-        for escape in Escape.objects.filter(team=team, release=release).order_by("detected_at"):
+        for escape in escapes_of_team(team.pk).filter(release=release).order_by("detected_at"):
             picked[escape.pk] = escape
     for escape in chosen:
         picked.setdefault(escape.pk, escape)
@@ -457,7 +461,7 @@ def _clean_action(
         errors["stage"] = "A new test needs the stage it will run in."
     if owner is None:
         errors["owner"] = "Every preventative action needs an owner."
-    elif owner.pk not in _team_member_ids(team):
+    elif owner.pk not in team_member_ids(team):
         errors["owner"] = "The owner must be a member of this team."
     # An action whose date has passed may keep it; a new or moved date must lie ahead.
     today = timezone.localdate(timezone=team.tzinfo)

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, QuerySet
 from django.http import Http404
 
-from teams.models import Membership, Team
+from teams.models import Membership, Role, Team
 
 
 def teams_for_user(user: User | AnonymousUser) -> QuerySet[Team]:
@@ -60,3 +60,19 @@ def get_facilitator_membership(user: User | AnonymousUser, team_slug: str) -> Me
     if not membership.can_facilitate:
         raise PermissionDenied("Only a facilitator or admin of this team can do this.")
     return membership
+
+
+def teams_all() -> QuerySet[Team]:
+    """Every team, for the backstops and checks that go over all of them (not for a page)."""
+    return Team.objects.all()
+
+
+def team_member_ids(team: Team) -> set[int]:
+    return set(Membership.objects.filter(team=team).values_list("user_id", flat=True))
+
+
+def can_facilitate(*, team: Team, user: User) -> bool:
+    """Whether the user is a facilitator or an admin of the team."""
+    return Membership.objects.filter(
+        team=team, user=user, role__in=[Role.ADMIN, Role.FACILITATOR]
+    ).exists()

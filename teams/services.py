@@ -55,3 +55,12 @@ def api_token_mark_used(*, token: ApiToken) -> None:
     if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+
+
+def team_lock(*, team_id: int) -> Team | None:
+    """Take the team's row lock (None when the team is gone). Call inside transaction.atomic.
+
+    Other apps serialise their per-team work on it: the rollup recomputes, a connection's
+    settings.
+    """
+    return Team.objects.select_for_update().filter(pk=team_id).first()

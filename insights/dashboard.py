@@ -24,7 +24,9 @@ import numpy as np
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from escapes.models import Category, Escape, PipelineStage, Release, Severity
+from escapes.models import Category, Severity
+from escapes.release_selectors import releases_of_team
+from escapes.selectors import escapes_of_team, stages_of_teams
 from insights import dashboard_arrays as arrays
 from insights import (
     dashboard_cache,
@@ -47,6 +49,7 @@ from insights.dashboard_types import (
     StageBox,
 )
 from teams.models import Team
+from teams.selectors import teams_all
 
 __all__ = [
     "Dashboard",
@@ -83,9 +86,7 @@ def _stages(query: DashboardQuery) -> list[tuple[int, str]]:
     order = {team.pk: i for i, team in enumerate(query.teams)}
     slugs = {team.pk: team.slug for team in query.teams}
     rows = sorted(
-        PipelineStage.objects.filter(team_id__in=order).values_list(
-            "id", "team_id", "name", "position"
-        ),
+        stages_of_teams(order).values_list("id", "team_id", "name", "position"),
         key=lambda r: (order[r[1]], r[3], r[0]),
     )
     several = len(query.teams) > 1
@@ -128,9 +129,9 @@ def _stale(
     no_escape_rollup = [t.pk for t in query.teams if t.pk not in blocks]
     no_release_rollup = [t.pk for t in query.teams if t.pk not in release_blocks]
     if no_escape_rollup or no_release_rollup:
-        lacking = Team.objects.filter(
-            Q(pk__in=no_escape_rollup) & Exists(Escape.objects.filter(team_id=OuterRef("pk")))
-            | Q(pk__in=no_release_rollup) & Exists(Release.objects.filter(team_id=OuterRef("pk")))
+        lacking = teams_all().filter(
+            Q(pk__in=no_escape_rollup) & Exists(escapes_of_team(OuterRef("pk")))
+            | Q(pk__in=no_release_rollup) & Exists(releases_of_team(OuterRef("pk")))
         )
         found = set(lacking.values_list("pk", flat=True))
         stale += [t for t in query.teams if t.pk in found and t not in stale]

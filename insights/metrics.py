@@ -30,7 +30,13 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, F
 from django.utils import timezone
 
-from escapes.models import Category, Escape, PipelineStage, Release, StageCatch
+from escapes.models import Category, Release
+from escapes.release_selectors import (
+    escapes_of_releases,
+    stage_catches_of_release,
+    stage_catches_of_team,
+)
+from escapes.selectors import escapes_of_team, stages_of_team
 from escapes.timespans import DATA_PROBLEM_LABELS, NO_VALUE, format_duration, local_midnight_in_utc
 from teams.models import Team
 
@@ -117,7 +123,7 @@ def escape_rate(escaped: int, caught: int) -> float | None:
 
 def release_escape_rate(release: Release) -> float | None:
     """The release's escape rate, or None when no stage reported what it caught."""
-    catches = list(StageCatch.objects.filter(release=release).values_list("caught", flat=True))
+    catches = list(stage_catches_of_release(release).values_list("caught", flat=True))
     if not catches:
         return None
     return escape_rate(_release_escape_counts([release.pk]).get(release.pk, 0), sum(catches))
@@ -126,7 +132,7 @@ def release_escape_rate(release: Release) -> float | None:
 def _release_escape_counts(release_ids: Sequence[int]) -> dict[int, int]:
     """Escapes per release; a defect detected before its release is not one."""
     rows = (
-        Escape.objects.filter(release_id__in=release_ids)
+        escapes_of_releases(release_ids)
         .exclude(released_at__gt=F("detected_at"))
         .order_by()
         .values("release_id")
@@ -470,16 +476,13 @@ def team_metrics(team: Team, start: date, end: date) -> TeamMetrics:
     """
     date_range = DateRange(start, end, team.tzinfo)
     lower, upper = date_range.start_utc, date_range.end_utc
-    stages = list(
-        PipelineStage.objects.filter(team=team).order_by("position", "id").values_list("id", "name")
-    )
-    in_range = Escape.objects.filter(team=team, detected_at__gte=lower, detected_at__lt=upper)
+    stages = list(stages_of_team(team.pk).order_by("position", "id").values_list("id", "name"))
+    in_range = escapes_of_team(team.pk).filter(detected_at__gte=lower, detected_at__lt=upper)
     rows = [EscapeRow(*values) for values in in_range.order_by().values_list(*ESCAPE_ROW_FIELDS)]
     catches = [
         CatchRow(*values)
-        for values in StageCatch.objects.filter(
-            release__team=team, release__released_at__gte=lower, release__released_at__lt=upper
-        )
+        for values in stage_catches_of_team(team.pk)
+        .filter(release__released_at__gte=lower, release__released_at__lt=upper)
         .order_by()
         .values_list("release_id", "release__version", "release__released_at", "stage_id", "caught")
     ]

@@ -31,9 +31,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.celery import registered_task
-from escapes.models import Release, StageCatch
+from escapes.release_selectors import releases_of_team, stage_catches_of_team
 from insights.models import ReleaseRollup
-from teams.models import Team
+from teams.services import team_lock
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,13 @@ def from_us(us: int) -> datetime:
 
 def _build(team_id: int) -> tuple[int, bytes, dict[str, Any], str]:
     rows = list(
-        Release.objects.filter(team_id=team_id)
+        releases_of_team(team_id)
         .order_by("released_at", "id")
         .values_list("id", "released_at", "version")
     )
     position = {rid: i for i, (rid, _, _) in enumerate(rows)}
     catches = list(
-        StageCatch.objects.filter(release__team_id=team_id)
+        stage_catches_of_team(team_id)
         .order_by("release_id", "stage_id")
         .values_list("release_id", "stage_id", "caught")
     )
@@ -91,7 +91,7 @@ def _build(team_id: int) -> tuple[int, bytes, dict[str, Any], str]:
 def release_rollup_recompute(*, team_id: int) -> bool:
     """Rebuild the team's row from its committed releases; True when it changed."""
     with transaction.atomic():
-        if not Team.objects.select_for_update().filter(pk=team_id).exists():
+        if team_lock(team_id=team_id) is None:
             return False
         count, columns, meta, digest = _build(team_id)
         now = timezone.now()

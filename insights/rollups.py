@@ -29,13 +29,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.celery import registered_task
-from escapes.models import Escape
+from escapes.selectors import escapes_of_team
 from escapes.timespans import local_midnight_in_utc
 from insights.models import EscapeRollup
 from insights.release_rollups import release_rollup_recompute
 from insights.rollup_layout import ESCAPE_FIELDS, BuiltMonth, build_month
-from retros.models import PreventativeAction
+from retros.selectors import actions_of_escapes
 from teams.models import Team
+from teams.selectors import teams_all
+from teams.services import team_lock
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ def _build_team_months(
 ) -> tuple[str, dict[date, BuiltMonth]]:
     """Build the given local months of the team (every month when None) from its escapes."""
     tz = team.tzinfo
-    escapes = Escape.objects.filter(team=team)
+    escapes = escapes_of_team(team.pk)
     if months is not None:
         window = Q()
         for month in sorted(set(months)):
@@ -78,7 +80,7 @@ def _build_team_months(
         rows.append(row)
         days.append(local.day)
         month_of_escape[row[0]] = month
-    actions = PreventativeAction.objects.filter(escape__in=escapes).order_by("escape_id", "id")
+    actions = actions_of_escapes(escapes).order_by("escape_id", "id")
     for action in actions.values_list(
         "escape_id", "push_state", "due_date", "done_at", "created_at"
     ).iterator(chunk_size=5000):
@@ -91,7 +93,7 @@ def _build_team_months(
 
 def _lock_team(team_id: int) -> Team | None:
     """Serialises the recomputes of one team: the last one to run reads the latest commit."""
-    return Team.objects.select_for_update().filter(pk=team_id).first()
+    return team_lock(team_id=team_id)
 
 
 def _store(team: Team, tz_name: str, built: dict[date, BuiltMonth], now: datetime) -> None:
@@ -157,7 +159,7 @@ def rollups_recompute_team(*, team_id: int) -> int:
 def rollups_recompute_all() -> int:
     """Beat's backstop: every team, one transaction each. Returns the rows (re)written."""
     written = 0
-    for team_id in Team.objects.order_by("pk").values_list("pk", flat=True):
+    for team_id in teams_all().order_by("pk").values_list("pk", flat=True):
         written += rollups_recompute_team(team_id=team_id)
     return written
 

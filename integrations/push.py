@@ -39,6 +39,7 @@ from integrations.http import TrackerError
 from integrations.models import OutboxState, TicketPush, TrackerConnection
 from integrations.trackers import Placement, Ticket, TicketDraft, TrackerClient
 from retros.models import Phase, PreventativeAction, PushState, Retrospective, Why
+from retros.selectors import action_by_pk, actions_of_retro, retro_of_action, whys_of_action
 from retros.services import action_tracker_update
 
 log = logging.getLogger(__name__)
@@ -142,11 +143,7 @@ def _chain_to(why: Why, by_id: dict[int, Why]) -> list[Why]:
 
 def _why_chains(action: PreventativeAction) -> tuple[str, list[list[Why]]]:
     """The escape's chains in this retro: to each root cause, or to each last why if none."""
-    whys = list(
-        Why.objects.filter(retro_id=action.retro_id, escape_id=action.escape_id).order_by(
-            "created_at", "id"
-        )
-    )
+    whys = list(whys_of_action(action).order_by("created_at", "id"))
     by_id = {why.pk: why for why in whys}
     roots = [why for why in whys if why.is_root_cause]
     if roots:
@@ -265,17 +262,17 @@ def pushes_queue(*, retro: Retrospective) -> list[TicketPush]:
     connection = TrackerConnection.objects.filter(team_id=retro.team_id).first()
     if connection is None:
         return []
-    actions = PreventativeAction.objects.filter(retro=retro).exclude(push_state=PushState.PUSHED)
+    actions = actions_of_retro(retro).exclude(push_state=PushState.PUSHED)
     return [_reset_outbox(action, connection) for action in actions.order_by("created_at", "id")]
 
 
 @transaction.atomic
 def action_push_retry(*, action: PreventativeAction) -> TicketPush:
     """Push a failed (or stuck, or never pushed) action of a closed retro again."""
-    retro = Retrospective.objects.get(pk=action.retro_id)
+    retro = retro_of_action(action)
     if retro.phase != Phase.CLOSED:
         raise ValidationError("Tickets are pushed when the retrospective closes.")
-    fresh = PreventativeAction.objects.filter(pk=action.pk).first()
+    fresh = action_by_pk(action.pk).first()
     if fresh is None:
         raise ValidationError("This action was deleted meanwhile.", code="gone")
     if fresh.push_state == PushState.PUSHED:
@@ -447,8 +444,8 @@ def action_push(*, push_id: int, attempt: int | None = None) -> str:
         return refused
     push = TicketPush.objects.select_related("connection").get(pk=push_id)
     action = (
-        PreventativeAction.objects.select_related("retro__team", "escape__stage", "stage", "owner")
-        .filter(pk=push.action_id)
+        action_by_pk(push.action_id)
+        .select_related("retro__team", "escape__stage", "stage", "owner")
         .first()
     )
     if action is None:  # the cascade removes the row with it; a race at most

@@ -29,7 +29,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import dateparse, timezone
 
-from escapes.models import TEXT_MAX, Escape, Release, Severity
+from escapes.models import TEXT_MAX, Escape, Severity
+from escapes.release_selectors import releases_of_team
+from escapes.selectors import escapes_of_team
 from escapes.services import (
     ESCAPE_FIELDS,
     escape_build,
@@ -42,8 +44,9 @@ from integrations.clients import client_for
 from integrations.http import TrackerError
 from integrations.models import TrackerConnection, WebhookDelivery
 from integrations.trackers import RemoteIssue, Ticket
-from retros.models import PreventativeAction, PushState, Retrospective
-from retros.services import action_tracker_update
+from retros.models import PreventativeAction, PushState
+from retros.selectors import action_by_pk, actions_of_escape, actions_of_team
+from retros.services import action_retro_lock, action_tracker_update
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,8 @@ def ticket_status_apply(*, action: PreventativeAction, ticket: Ticket) -> Preven
     """
     # Lock order as in retros.services (retro, then action and escape), so that a retro edit
     # racing with a status update waits instead of deadlocking.
-    Retrospective.objects.select_for_update().filter(pk=action.retro_id).first()
-    fresh = PreventativeAction.objects.select_related("escape").filter(pk=action.pk).first()
+    action_retro_lock(action=action)
+    fresh = action_by_pk(action.pk).select_related("escape").first()
     if fresh is None:
         return None
     fields: dict[str, Any] = {"external_status": ticket.status[:100]}
@@ -95,9 +98,7 @@ def ticket_status_apply(*, action: PreventativeAction, ticket: Ticket) -> Preven
         escape_seal(escape=fresh.escape, at=updated.done_at)
     elif (
         "done_at" in fields
-        and not PreventativeAction.objects.filter(
-            escape_id=fresh.escape_id, done_at__isnull=False
-        ).exists()
+        and not actions_of_escape(fresh.escape_id).filter(done_at__isnull=False).exists()
     ):
         escape_unseal(escape=fresh.escape)
     return updated
@@ -106,8 +107,8 @@ def ticket_status_apply(*, action: PreventativeAction, ticket: Ticket) -> Preven
 def _open_actions(connection: TrackerConnection) -> list[PreventativeAction]:
     """The team's pushed actions whose ticket is not done yet, in this connection's tracker."""
     return list(
-        PreventativeAction.objects.filter(
-            retro__team_id=connection.team_id,
+        actions_of_team(connection.team_id)
+        .filter(
             push_state=PushState.PUSHED,
             done_at__isnull=True,
             tracker__in=[connection.tracker, ""],
@@ -243,7 +244,7 @@ def _mapped(
         else:
             # Only a release Leakseal already knows: its time drives "time in production" and
             # the "detected before release" rule, and a version name alone does not give it.
-            release = Release.objects.filter(team_id=connection.team_id, version=text).first()
+            release = releases_of_team(connection.team_id).filter(version=text).first()
             if release is None:
                 notes.append(f"release: no release {text!r} in Leakseal")
                 continue
@@ -282,9 +283,11 @@ def escape_intake(*, connection: TrackerConnection, issue: RemoteIssue) -> Escap
     the issue itself cannot be an escape (e.g. created in the future).
     """
     team = connection.team
-    existing = Escape.objects.filter(
-        team=team, source=connection.tracker, external_id=issue.external_id
-    ).first()
+    existing = (
+        escapes_of_team(team.pk)
+        .filter(source=connection.tracker, external_id=issue.external_id)
+        .first()
+    )
     detected_at = _aware(issue.created_at) or (existing.detected_at if existing else None)
     data: dict[str, Any] = {
         "title": (issue.title or issue.key or "Untitled")[:200],
@@ -316,8 +319,8 @@ def escape_intake(*, connection: TrackerConnection, issue: RemoteIssue) -> Escap
         except IntegrityError:
             # A webhook and the poll took the same new issue at once: the other one created
             # it; update that one instead.
-            existing = Escape.objects.get(
-                team=team, source=connection.tracker, external_id=issue.external_id
+            existing = escapes_of_team(team.pk).get(
+                source=connection.tracker, external_id=issue.external_id
             )
     changed = {field: value for field, value in data.items() if getattr(existing, field) != value}
     if not changed:
@@ -327,7 +330,7 @@ def escape_intake(*, connection: TrackerConnection, issue: RemoteIssue) -> Escap
 
 def _own_ticket_keys(connection: TrackerConnection) -> set[str]:
     return set(
-        PreventativeAction.objects.filter(retro__team_id=connection.team_id)
+        actions_of_team(connection.team_id)
         .exclude(external_key="")
         .values_list("external_key", flat=True)
     )
@@ -487,8 +490,8 @@ def delivery_parse(
 
 def _find_action(connection: TrackerConnection, key: str) -> PreventativeAction | None:
     return (
-        PreventativeAction.objects.filter(
-            retro__team_id=connection.team_id,
+        actions_of_team(connection.team_id)
+        .filter(
             external_key=key,
             tracker__in=[connection.tracker, ""],
         )
@@ -505,9 +508,11 @@ def _has_label(connection: TrackerConnection, labels: tuple[str, ...]) -> bool:
 def _intake_from_webhook(connection: TrackerConnection, delivery: Delivery) -> str:
     if not connection.intake_enabled:
         return "ignored: not a Leakseal ticket, and escape intake is off"
-    known = Escape.objects.filter(
-        team_id=connection.team_id, source=connection.tracker, external_id=delivery.external_id
-    ).exists()
+    known = (
+        escapes_of_team(connection.team_id)
+        .filter(source=connection.tracker, external_id=delivery.external_id)
+        .exists()
+    )
     client = client_for(connection)
     # A label/tag rule is checked on the body's labels; a query rule (JQL/WIQL) cannot be run
     # here, so the tracker is asked for the rule's recently changed issues. An issue that is

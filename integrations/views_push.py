@@ -8,12 +8,12 @@ For htmx the answer is the action's escape card, as every board POST answers
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from integrations.push import action_push_retry
-from retros.models import PreventativeAction
+from retros.selectors import get_action_for_team
 from retros.views import _card_response
 from teams.decorators import team_view
 from teams.models import Membership
@@ -24,11 +24,7 @@ from teams.models import Membership
 def action_push_retry_view(
     request: HttpRequest, membership: Membership, action_id: int
 ) -> HttpResponse:
-    action = get_object_or_404(
-        PreventativeAction.objects.select_related("retro__team"),
-        pk=action_id,
-        retro__team=membership.team,
-    )
+    action = get_action_for_team(membership.team, action_id)
     retro = action.retro
     errors: list[str] = []
     try:

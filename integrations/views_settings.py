@@ -28,6 +28,7 @@ from integrations.selectors import connection_for_team, webhook_url
 from integrations.trackers import CheckResult
 from teams.decorators import team_view
 from teams.models import Membership, Team
+from teams.services import team_lock
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def connection_save(*, team: Team, values: ConnectionValues) -> TrackerConnectio
     with transaction.atomic():
         # The team row lock queues two admins saving at once, so neither creates a second
         # connection (one per team) nor overwrites the other half-way.
-        Team.objects.select_for_update().filter(pk=team.pk).first()
+        team_lock(team_id=team.pk)
         connection = TrackerConnection.objects.filter(team=team).first() or TrackerConnection(
             team=team
         )

@@ -30,6 +30,7 @@ from escapes.services import escape_create, release_create, stage_catches_report
 from retros import services as retro_services
 from retros.models import Phase, Retrospective, Why
 from teams.models import Team
+from teams.selectors import teams_all
 from teams.services import membership_set, team_create
 
 Users = dict[str, User]
@@ -38,7 +39,7 @@ Stages = dict[str, PipelineStage]
 
 def seed() -> bool:
     """Load the demo team; False, and nothing written, when the team is already there."""
-    if Team.objects.filter(slug=DEMO_SLUG).exists():
+    if teams_all().filter(slug=DEMO_SLUG).exists():
         return False
     with transaction.atomic():
         users = users_get_or_create()

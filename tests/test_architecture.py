@@ -114,3 +114,88 @@ def test_apps_import_only_the_apps_below_them(graph):
         and other not in ALLOWED[app]
     )
     assert wrong == []
+
+
+# --- Services and selectors are the only doors to an app's data (docs/architecture.md).
+
+MANAGERS = {"objects", "_default_manager"}
+
+# Module → "<Model>.<manager>.<method>" it may call on another app's model. Only what cannot
+# reasonably go through a service: the volume generator (`make volume`, benchmarks) writes
+# hundreds of thousands of rows with given times in batches, on purpose around the services'
+# per-row validation, locks and signals (it recomputes the rollups itself afterwards).
+CROSS_APP_MANAGER_ALLOWED = {
+    "demo.volume.writers": {
+        "Escape.objects.bulk_create",
+        "PreventativeAction.objects.bulk_create",
+    },
+    "demo.volume.releases": {
+        "Release.objects.bulk_create",
+        "StageCatch.objects.bulk_create",
+    },
+}
+
+
+def models_by_app() -> dict[str, set[str]]:
+    """The classes each app's models.py defines (choices too: they have no manager)."""
+    found: dict[str, set[str]] = {}
+    for app in APPS:
+        path = ROOT / app / "models.py"
+        if path.exists():
+            tree = ast.parse(path.read_text())
+            found[app] = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    return found
+
+
+def foreign_manager_uses(name: str, source: str, models: dict[str, set[str]]) -> set[str]:
+    """`<Model>.<manager>.<method>` (or `<Model>.<manager>`) of another app's model in source.
+
+    `Model.objects.none()` is left out: it is an empty placeholder (a form field's queryset
+    before __init__ sets the team's), never a query.
+    """
+    app = name.split(".")[0]
+    owner = {model: a for a, names in models.items() if a != app for model in names}
+    owner = {model: a for model, a in owner.items() if model not in models.get(app, set())}
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    uses = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and node.attr in MANAGERS):
+            continue
+        base = node.value
+        model = base.id if isinstance(base, ast.Name) else getattr(base, "attr", None)
+        if model not in owner:
+            continue
+        above = parents.get(node)
+        method = above.attr if isinstance(above, ast.Attribute) and above is not node else None
+        if method == "none":
+            continue
+        uses.add(f"{model}.{node.attr}" + (f".{method}" if method else ""))
+    return uses
+
+
+def test_apps_reach_other_apps_data_only_through_their_services_and_selectors():
+    models = models_by_app()
+    wrong = sorted(
+        f"{name} uses {use}"
+        for name, path in project_modules().items()
+        for use in foreign_manager_uses(name, path.read_text(), models)
+        if use not in CROSS_APP_MANAGER_ALLOWED.get(name, set())
+    )
+    assert wrong == []
+
+
+def test_the_door_check_sees_a_query_of_another_apps_model():
+    models = {"escapes": {"Escape"}, "retros": {"Why"}}
+    source = (
+        "from escapes.models import Escape\n"
+        "from escapes import models\n"
+        "Escape.objects.filter(team_id=1)\n"
+        "models.Escape._default_manager.count()\n"
+        "Escape.objects.none()\n"
+        "Why.objects.all()\n"
+    )
+    assert foreign_manager_uses("retros.selectors", source, models) == {
+        "Escape.objects.filter",
+        "Escape._default_manager.count",
+    }

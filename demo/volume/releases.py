@@ -9,10 +9,11 @@ from demo.volume.knobs import SHARE_RELEASES_WITH_CATCHES
 from demo.volume.plan import Plan
 from demo.volume.shapes import TeamShape
 from escapes.models import Release, StageCatch
+from escapes.release_selectors import releases_of_team
 
 
 def releases_create(shape: TeamShape, plan: Plan, rng: random.Random) -> list[Release]:
-    taken = set(Release.objects.filter(team=shape.team).values_list("version", flat=True))
+    taken = set(releases_of_team(shape.team.pk).values_list("version", flat=True))
     releases = []
     for at in _weekly_times(shape, plan, rng):
         year, week, _ = at.astimezone(shape.team.tzinfo).isocalendar()

@@ -16,6 +16,7 @@ from escapes.models import Escape
 from insights.rollups import rollups_recompute_all
 from retros.models import PreventativeAction
 from teams.models import Team
+from teams.selectors import teams_all
 from teams.services import team_create
 
 
@@ -23,7 +24,7 @@ def teams_of(plan: Plan) -> list[Team]:
     """The --into team, or --teams new ones."""
     if not plan.into:
         return teams_create(plan)
-    team = Team.objects.filter(slug=plan.into).first()
+    team = teams_all().filter(slug=plan.into).first()
     if team is None:
         raise CommandError(f"Unknown team {plan.into!r}; create it first (create_team).")
     return [team]
@@ -32,7 +33,7 @@ def teams_of(plan: Plan) -> list[Team]:
 def teams_create(plan: Plan) -> list[Team]:
     """Teams gen-001 … in turn through the time zones, each with its default stages."""
     slugs = [f"{TEAM_PREFIX}-{i:03d}" for i in range(1, plan.teams + 1)]
-    taken = list(Team.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+    taken = list(teams_all().filter(slug__in=slugs).values_list("slug", flat=True))
     if taken:
         raise CommandError(
             f"Team {taken[0]} already exists; use --into {taken[0]} to add to it, "

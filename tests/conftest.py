@@ -153,6 +153,14 @@ def escape(team, release, stages) -> Escape:
     )
 
 
+@pytest.fixture
+def frozen_clock(time_machine):
+    """The wall clock stands still from the start of the test: a time the test reads before a
+    call equals the one the call reads, however long a busy machine takes in between."""
+    time_machine.move_to(timezone.now(), tick=False)
+    return time_machine
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2's deliberate slowness is for attackers, not for a suite that makes many users."""

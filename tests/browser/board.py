@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -203,13 +202,13 @@ def timer_seconds(page: Page) -> int:
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
-def timer_seconds_when(page: Page, accept: Callable[[int], bool], within: float = WAIT) -> int:
-    """The timer's seconds once `accept` takes them, or the last ones read after `within` s
-    (the countdown is the page's own timer: a busy browser may run it late)."""
+def timer_seconds_below(page: Page, limit: int, within: float = WAIT) -> int:
+    """The timer's seconds once they are below `limit`, or the last ones read after `within`
+    seconds (the countdown is the page's own timer: a busy browser may run it late)."""
     deadline = time.monotonic() + within
     while True:
         seconds = timer_seconds(page)
-        if accept(seconds) or time.monotonic() > deadline:
+        if seconds < limit or time.monotonic() > deadline:
             return seconds
         page.wait_for_timeout(100)
 

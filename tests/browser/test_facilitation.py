@@ -22,7 +22,7 @@ from tests.browser.board import (
     open_board,
     timer_display,
     timer_seconds,
-    timer_seconds_when,
+    timer_seconds_below,
 )
 from tests.browser.people import People, Person
 from tests.browser.stack import Stack
@@ -112,7 +112,7 @@ def test_the_facilitators_timer_counts_down_on_every_screen(people: People):
     before = [(timer_seconds(e.page), time.monotonic()) for e in engineers]
     engineers[0].page.wait_for_timeout(1300)
     for engineer, (was, at) in zip(engineers, before, strict=True):
-        now = timer_seconds_when(engineer.page, lambda seconds, was=was: seconds < was)
+        now = timer_seconds_below(engineer.page, was)
         took = time.monotonic() - at
         assert 1 <= was - now <= took + 2, f"the timer went from {was} to {now} s in {took:.1f} s"
 
@@ -139,7 +139,7 @@ def test_the_facilitators_timer_counts_down_on_every_screen(people: People):
     resumed = [timer_seconds(e.page) for e in engineers]
     engineers[1].page.wait_for_timeout(1300)
     for engineer, was in zip(engineers, resumed, strict=True):
-        now = timer_seconds_when(engineer.page, lambda seconds, was=was: seconds < was)
+        now = timer_seconds_below(engineer.page, was)
         assert now < was, "the timer runs again after Resume"
 
 

@@ -3,9 +3,12 @@
 The outsider is an admin of another team, so "refused" really means "not this team's".
 
 The suite must pass on any day. A test that needs "now" takes it from the clock and derives
-every other time from it, or fixes the clock itself (the `time_machine` fixture); fixed dates
-are for tests that never read the clock, directly or through the app (default ranges, "in the
-future" checks, "recent" escapes). To check that it holds, run the suite on another day:
+every other time from that one base (the `release` and `escape` fixtures and the factories do).
+A fixed date is for a test in which nothing compares it with now, directly or through the app,
+or only checks that it is not in the future (long past, or 2999). Where the app reads now
+around fixed dates (default ranges, "recent" escapes, overdue actions), the test fixes the
+clock: `time_machine.move_to(<a moment after its data>)`, or `frozen_clock` where the test
+compares its own "now" or "today" with the app's. To check that it holds, run on another day:
 
     LEAKSEAL_TEST_TODAY=2027-03-29 pytest                 # that day, at the current time of day
     LEAKSEAL_TEST_TODAY=2027-03-28T00:59:30+00:00 pytest  # from that instant on

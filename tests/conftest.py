@@ -1,9 +1,27 @@
 """Shared personas: an owner (team admin), a facilitator, a member, a viewer and an outsider.
 
 The outsider is an admin of another team, so "refused" really means "not this team's".
+
+The suite must pass on any day. A test that needs "now" takes it from the clock and derives
+every other time from that one base (the `release` and `escape` fixtures and the factories do).
+A fixed date is for a test in which nothing compares it with now, directly or through the app,
+or only checks that it is not in the future (long past, or 2999). Where the app reads now
+around fixed dates (default ranges, "recent" escapes, overdue actions), the test fixes the
+clock: `time_machine.move_to(<a moment after its data>)`, or `frozen_clock` where the test
+compares its own "now" or "today" with the app's. To check that it holds, run on another day:
+
+    LEAKSEAL_TEST_TODAY=2027-03-29 pytest                 # that day, at the current time of day
+    LEAKSEAL_TEST_TODAY=2027-03-28T00:59:30+00:00 pytest  # from that instant on
+
+The whole session's wall clock then runs from there (time-machine; it keeps ticking), and so
+does that of every Python process the tests start (uvicorn, Celery workers, manage.py): they
+import tests/clock/sitecustomize.py and run at the same offset. time.monotonic is not moved;
+PostgreSQL, Redis and Chromium keep the real time (Leakseal reads "now" only in Python).
 """
 
-from datetime import timedelta
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,6 +31,48 @@ from django.utils import timezone
 from escapes.models import Escape, PipelineStage, Release
 from teams.models import Role, Team
 from teams.services import membership_set, team_create
+
+CLOCK_DIR = Path(__file__).parent / "clock"
+_moved: list = []  # the session's time_machine.travel while LEAKSEAL_TEST_TODAY moves the clock
+
+
+def _destination(value: str, real_now: float) -> float:
+    """LEAKSEAL_TEST_TODAY as a Unix time: a date keeps the real UTC time of day."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        moment = datetime.fromisoformat(value)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    time_of_day = datetime.fromtimestamp(real_now, UTC).timetz()
+    return datetime.combine(day, time_of_day).timestamp()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With LEAKSEAL_TEST_TODAY set, the session and the processes it starts run on that day."""
+    today = os.environ.get("LEAKSEAL_TEST_TODAY", "")
+    if not today:
+        return
+    from tests.clock.sitecustomize import OFFSET_VARIABLE, real_time, shift_clock
+
+    real_now = real_time()
+    offset = _destination(today, real_now) - real_now
+    os.environ[OFFSET_VARIABLE] = repr(offset)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(CLOCK_DIR), os.environ.get("PYTHONPATH", "")) if p
+    )
+    _moved.append(shift_clock(offset))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _moved:
+        _moved.pop().stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if not _moved:
+        return None
+    now = datetime.now(UTC)
+    return f"clock moved by LEAKSEAL_TEST_TODAY: it is {now:%Y-%m-%d %H:%M:%S} UTC"
 
 
 @pytest.fixture
@@ -94,6 +154,14 @@ def escape(team, release, stages) -> Escape:
         release=release,
         component="payments",
     )
+
+
+@pytest.fixture
+def frozen_clock(time_machine):
+    """The wall clock stands still from the start of the test: a time the test reads before a
+    call equals the one the call reads, however long a busy machine takes in between."""
+    time_machine.move_to(timezone.now(), tick=False)
+    return time_machine
 
 
 @pytest.fixture(autouse=True)

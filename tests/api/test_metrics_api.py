@@ -76,7 +76,7 @@ def test_containment_from_reported_stage_catches(member_api, team, stages):
     assert rate["escape_rate"] == pytest.approx(25 / 75)
 
 
-def test_metrics_default_to_the_last_90_days(member_api, team):
+def test_metrics_default_to_the_last_90_days(member_api, team, frozen_clock):
     body = member_api.get("/teams/checkout/metrics").json()
     today = timezone.now().astimezone(team.tzinfo).date()
     assert body["end"] == today.isoformat()

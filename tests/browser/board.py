@@ -14,6 +14,13 @@ from tests.browser.stack import TEAM
 
 BOARD_PATH = re.compile(rf"/t/{TEAM}/retros/(\d+)/$")
 
+# How long a test waits for what must reach a board, or any other outcome: generous, so that
+# a busy machine (a parallel build, a slow CI host) is no failure. How fast things arrive is
+# measured by bench/board_changes.py (a change, on the other boards) and bench/live_board.py
+# (posts to many streams), not asserted here. Playwright's expect() and actions default to it.
+WAIT = 15.0
+WAIT_MS = int(WAIT * 1000)
+
 # Escapes of the demo's older release: in no retro of the seed, so the new-retro form always
 # offers them, in this order on the board (by detection time).
 OLD_RELEASE = "2026.10.0"
@@ -31,8 +38,8 @@ def board_path(retro_id: int) -> str:
     return team_path(f"retros/{retro_id}/")
 
 
-def ms_left(start: float, limit: float) -> float:
-    """Milliseconds left of `limit` seconds since `start`: an expect() timeout that measures."""
+def ms_left(start: float, limit: float = WAIT) -> float:
+    """Milliseconds left of `limit` seconds since `start`: an expect() timeout from a click."""
     return max(1.0, (limit - (time.monotonic() - start)) * 1000)
 
 
@@ -193,6 +200,17 @@ def timer_seconds(page: Page) -> int:
     match = re.fullmatch(r"(\d+):(\d{2})", text)
     assert match, f"the timer shows {text!r}, not mm:ss"
     return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def timer_seconds_below(page: Page, limit: int, within: float = WAIT) -> int:
+    """The timer's seconds once they are below `limit`, or the last ones read after `within`
+    seconds (the countdown is the page's own timer: a busy browser may run it late)."""
+    deadline = time.monotonic() + within
+    while True:
+        seconds = timer_seconds(page)
+        if seconds < limit or time.monotonic() > deadline:
+            return seconds
+        page.wait_for_timeout(100)
 
 
 def presence(page: Page) -> Locator:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
+from tests.browser.board import WAIT_MS
 from tests.browser.stack import DEMO_PASSWORD, EXTRA_PASSWORD, Stack
 
 PASSWORDS = {"engineer2": EXTRA_PASSWORD}
@@ -66,7 +67,7 @@ class People:
             storage_state=state,  # type: ignore[arg-type]
             viewport={"width": 1280, "height": 900},
         )
-        context.set_default_timeout(5_000)
+        context.set_default_timeout(WAIT_MS)
         page = context.new_page()
         person = Person(username=username, context=context, page=page)
         person.watch(page)

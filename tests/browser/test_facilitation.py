@@ -22,13 +22,12 @@ from tests.browser.board import (
     open_board,
     timer_display,
     timer_seconds,
+    timer_seconds_below,
 )
 from tests.browser.people import People, Person
 from tests.browser.stack import Stack
 
 pytestmark = pytest.mark.browser
-
-WITHIN = 1.5  # seconds for a change to reach the other boards
 
 
 def _facilitator_and_engineers(people: People, title: str, **retro) -> tuple[Person, list[Person]]:
@@ -69,23 +68,19 @@ def test_only_the_facilitator_moves_phases_and_every_board_follows(people: Peopl
     start = time.monotonic()
     facilitator.page.get_by_role("button", name="Add escape").click()
     for engineer in engineers:
-        expect(card(engineer.page, REFUND)).to_be_visible(timeout=ms_left(start, WITHIN))
+        expect(card(engineer.page, REFUND)).to_be_visible(timeout=ms_left(start))
 
     start = time.monotonic()
     advance(facilitator.page, "Categorize")
     for engineer in engineers:
-        expect(current_phase(engineer.page)).to_have_text(
-            "Categorize", timeout=ms_left(start, WITHIN)
-        )
+        expect(current_phase(engineer.page)).to_have_text("Categorize", timeout=ms_left(start))
         expect(engineer.page.get_by_role("button", name="Save classification")).to_have_count(3)
         expect(engineer.page.locator("input[id^=why-new-]")).to_have_count(0)
 
     start = time.monotonic()
     advance(facilitator.page, "Five Whys")
     for engineer in engineers:
-        expect(current_phase(engineer.page)).to_have_text(
-            "Five Whys", timeout=ms_left(start, WITHIN)
-        )
+        expect(current_phase(engineer.page)).to_have_text("Five Whys", timeout=ms_left(start))
         expect(first_why_field(engineer.page, SSO)).to_be_visible()
         _facilitation_controls_absent(engineer.page)
 
@@ -93,9 +88,7 @@ def test_only_the_facilitator_moves_phases_and_every_board_follows(people: Peopl
     start = time.monotonic()
     facilitator.page.get_by_role("button", name="← Back to Categorize").click()
     for engineer in engineers:
-        expect(current_phase(engineer.page)).to_have_text(
-            "Categorize", timeout=ms_left(start, WITHIN)
-        )
+        expect(current_phase(engineer.page)).to_have_text("Categorize", timeout=ms_left(start))
         expect(engineer.page.locator("input[id^=why-new-]")).to_have_count(0)
     expect(current_phase(facilitator.page)).to_have_text("Categorize")
 
@@ -110,22 +103,24 @@ def test_the_facilitators_timer_counts_down_on_every_screen(people: People):
     facilitator.page.get_by_role("button", name="Start timer").click()
     mm_ss = re.compile(r"^0[12]:\d\d$")
     for engineer in engineers:
-        expect(timer_display(engineer.page)).to_have_text(mm_ss, timeout=ms_left(start, WITHIN))
-        assert 110 <= timer_seconds(engineer.page) <= 120
+        expect(timer_display(engineer.page)).to_have_text(mm_ss, timeout=ms_left(start))
+        # Two minutes less what has passed since the click (a busy machine takes its time).
+        assert 118 - (time.monotonic() - start) <= timer_seconds(engineer.page) <= 120
         _facilitation_controls_absent(engineer.page)
 
-    # It counts down by itself, on each screen.
-    before = [timer_seconds(e.page) for e in engineers]
+    # It counts down by itself, on each screen, at the pace of the clock.
+    before = [(timer_seconds(e.page), time.monotonic()) for e in engineers]
     engineers[0].page.wait_for_timeout(1300)
-    after = [timer_seconds(e.page) for e in engineers]
-    for was, now in zip(before, after, strict=True):
-        assert 1 <= was - now <= 3, f"the timer went from {was} to {now} s in 1.3 s"
+    for engineer, (was, at) in zip(engineers, before, strict=True):
+        now = timer_seconds_below(engineer.page, was)
+        took = time.monotonic() - at
+        assert 1 <= was - now <= took + 2, f"the timer went from {was} to {now} s in {took:.1f} s"
 
     start = time.monotonic()
     facilitator.page.get_by_role("button", name="Pause").click()
     for engineer in engineers:
         expect(engineer.page.locator("#facilitation-bar .timer")).to_contain_text(
-            "paused", timeout=ms_left(start, WITHIN)
+            "paused", timeout=ms_left(start)
         )
     paused = timer_seconds(engineers[0].page)
     engineers[0].page.wait_for_timeout(1300)
@@ -136,7 +131,7 @@ def test_the_facilitators_timer_counts_down_on_every_screen(people: People):
     facilitator.page.get_by_role("button", name="+1 min").click()
     extended = f"{(paused + 60) // 60:02d}:{(paused + 60) % 60:02d}"
     for engineer in engineers:
-        expect(timer_display(engineer.page)).to_have_text(extended, timeout=ms_left(start, WITHIN))
+        expect(timer_display(engineer.page)).to_have_text(extended, timeout=ms_left(start))
 
     facilitator.page.get_by_role("button", name="Resume").click()
     for engineer in engineers:
@@ -144,7 +139,8 @@ def test_the_facilitators_timer_counts_down_on_every_screen(people: People):
     resumed = [timer_seconds(e.page) for e in engineers]
     engineers[1].page.wait_for_timeout(1300)
     for engineer, was in zip(engineers, resumed, strict=True):
-        assert timer_seconds(engineer.page) < was, "the timer runs again after Resume"
+        now = timer_seconds_below(engineer.page, was)
+        assert now < was, "the timer runs again after Resume"
 
 
 def test_every_board_follows_the_escape_in_focus(people: People):
@@ -157,7 +153,7 @@ def test_every_board_follows_the_escape_in_focus(people: People):
     card(facilitator.page, last).get_by_role("button", name="Focus").click()
     for engineer in engineers:
         focused = card(engineer.page, last)
-        expect(focused).to_have_attribute("data-in-focus", "", timeout=ms_left(start, WITHIN))
+        expect(focused).to_have_attribute("data-in-focus", "", timeout=ms_left(start))
         expect(focused.locator(".in-focus-badge")).to_have_text("In focus")
         expect(engineer.page.locator("#facilitation-bar .focus-status")).to_contain_text(
             f"In focus: {last}"
@@ -194,6 +190,4 @@ def test_a_change_made_by_the_worker_process_reaches_every_board(people: People,
         "retro_timer_expire_task.apply_async(args=[retro.pk, retro.timer_ends_at.isoformat()])\n"
     )
     for person in (*engineers, facilitator):
-        expect(person.page.locator("#board")).to_have_attribute(
-            "data-version", str(version + 1), timeout=8_000
-        )
+        expect(person.page.locator("#board")).to_have_attribute("data-version", str(version + 1))

@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.board import (
     COUPON,
     SSO,
+    WAIT_MS,
     add_first_why,
     advance_to_whys,
     assert_not_reloaded,
@@ -29,7 +30,8 @@ WHILE_AWAY = (
     "No test refreshes a page after applying a coupon",
 )
 AFTER_RESTART = "Coupon redemption has no idempotency key"
-BACK = 8_000  # ms to come back: the browser's stream retry plus one re-fetch
+# ms to come back (the browser's stream retry plus one re-fetch), waited for generously.
+BACK = WAIT_MS
 
 
 def _whys(page: Page) -> int:
@@ -90,9 +92,10 @@ def test_a_laptop_back_online_and_after_a_server_restart_shows_every_change_once
     for name in ("Fatima Facilitator", "engineer2"):
         expect(presence(laptop.page)).to_contain_text(name, timeout=BACK)
 
-    # And the stream it came back on is live: the next change arrives in the usual second.
+    # And the stream it came back on is live: the next change arrives as on any board (in the
+    # usual second: bench/board_changes.py measures that).
     add_first_why(facilitator.page, SSO, "Safari blocks third-party cookies by default")
     expect(
         why_texts(laptop.page, SSO, "Safari blocks third-party cookies by default")
-    ).to_have_count(1, timeout=1_500)
+    ).to_have_count(1)
     assert_not_reloaded(laptop.page)

@@ -63,7 +63,7 @@ def test_dot_voting_keeps_the_allowance_and_then_orders_the_board(people: People
     start = time.monotonic()
     vote_button(second.page, middle).click()
     for person in everyone:
-        expect(votes(person.page, middle)).to_have_text("1 vote", timeout=ms_left(start, 1.5))
+        expect(votes(person.page, middle)).to_have_text("1 vote", timeout=ms_left(start))
         expect(votes(person.page, last)).to_have_text("2 votes")
         expect(votes(person.page, first)).to_have_text("0 votes")
         # While voting is open the board keeps its order.
@@ -73,7 +73,7 @@ def test_dot_voting_keeps_the_allowance_and_then_orders_the_board(people: People
     facilitator.page.get_by_role("button", name="Close voting").click()
     for person in everyone:
         expect(person.page.locator("#facilitation-bar")).to_contain_text(
-            "Voting has closed", timeout=ms_left(start, 1.5)
+            "Voting has closed", timeout=ms_left(start)
         )
         expect(person.page.locator("article.escape-card h2")).to_have_text([last, middle, first])
         expect(person.page.get_by_role("button", name="+ Vote")).to_have_count(0)

@@ -270,7 +270,10 @@ def test_bad_queries_are_refused_with_a_message(team):
 # --- Follow-through and re-escapes --------------------------------------------------------
 
 
-def test_follow_through_counts_the_actions_of_the_ranges_escapes(team, owner):
+def test_follow_through_counts_the_actions_of_the_ranges_escapes(team, owner, time_machine):
+    # November's escapes, their actions made "today", overdue against today: a today that
+    # follows them, the same on any day the suite runs (and never near a local midnight).
+    time_machine.move_to(utc(2026, 12, 20, 12), tick=False)
     retro = Retrospective.objects.create(team=team, title="November", facilitator=owner)
     first, second = add(team, NOON), add(team, NOON + timedelta(days=1))
     outside = add(team, utc(2026, 12, 15, 12))
@@ -342,7 +345,9 @@ def test_release_bars_are_the_newest_up_to_the_cap_with_the_total(team, monkeypa
 # --- Freshness ----------------------------------------------------------------------------
 
 
-def test_the_dashboard_says_how_fresh_it_is_and_which_teams_are_not_rolled_up(team, other_team):
+def test_the_dashboard_says_how_fresh_it_is_and_which_teams_are_not_rolled_up(
+    team, other_team, frozen_clock
+):
     add(team, NOON)
     result = board(team, NOV_START, NOV_END)
     assert result.computed_at is not None

@@ -1,11 +1,12 @@
 """CSV import: preview with errors by line and column, then an all-or-nothing, idempotent import."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from escapes import csv_import as csv_module
 from escapes.csv_import import CsvImportRefused, csv_import, csv_preview
@@ -20,6 +21,13 @@ HEADER = "title,detected_at,merged_at,released_at,category,stage,severity,compon
 
 def csv_bytes(*lines: str, header: str = HEADER) -> bytes:
     return ("\n".join([header, *lines]) + "\n").encode()
+
+
+def detected_after(release, days: int = 2) -> str:
+    """A detection `days` after the release, as a CSV cell in team time: the release fixture
+    is "10 days ago", so a fixed date would fall before it (or in the future) on some day."""
+    moment = timezone.localtime(release.released_at + timedelta(days=days), release.team.tzinfo)
+    return f"{moment:%Y-%m-%dT%H:%M}"
 
 
 GOOD = csv_bytes(
@@ -108,9 +116,10 @@ def test_preview_tolerates_a_byte_order_mark_and_crlf(team):
 
 
 def test_a_release_must_exist_and_fills_the_release_time(team, release):
+    detected = detected_after(release)
     content = csv_bytes(
-        f"Known release,2026-11-20T10:00,{release.version}",
-        "Unknown release,2026-11-20T10:00,9.9.9",
+        f"Known release,{detected},{release.version}",
+        f"Unknown release,{detected},9.9.9",
         header="title,detected_at,release",
     )
 
@@ -427,7 +436,8 @@ def test_a_digest_that_was_not_previewed_imports_nothing(member):
 
 def test_import_refuses_rows_that_became_invalid_after_preview(member, team, release):
     content = csv_bytes(
-        f"Tied to release,2026-11-20T10:00,{release.version}", header="title,detected_at,release"
+        f"Tied to release,{detected_after(release)},{release.version}",
+        header="title,detected_at,release",
     )
     client = client_for(member)
     digest = client.post(IMPORT_URL, upload(content)).context["confirm_form"].initial["digest"]

@@ -33,7 +33,7 @@ def refused(write, match: str) -> None:
 # --- Timer.
 
 
-def test_starting_the_timer_sets_its_end_and_bumps_the_version(retro):
+def test_starting_the_timer_sets_its_end_and_bumps_the_version(retro, frozen_clock):
     before = version_of(retro)
     started = timezone.now()
 
@@ -55,7 +55,7 @@ def test_the_timer_takes_one_to_120_minutes(retro, minutes):
     assert fresh.version == before
 
 
-def test_pausing_keeps_what_was_left_and_resuming_counts_on_from_there(retro):
+def test_pausing_keeps_what_was_left_and_resuming_counts_on_from_there(retro, frozen_clock):
     facilitation.timer_start(retro=retro, minutes=10)
     Retrospective.objects.filter(pk=retro.pk).update(
         timer_ends_at=timezone.now() + timedelta(minutes=4)
@@ -94,7 +94,7 @@ def test_extending_adds_minutes_to_a_running_or_paused_timer(retro):
     assert Retrospective.objects.get(pk=retro.pk).timer_ends_at is None
 
 
-def test_extending_a_timer_whose_time_is_up_counts_from_now(retro):
+def test_extending_a_timer_whose_time_is_up_counts_from_now(retro, frozen_clock):
     facilitation.timer_start(retro=retro, minutes=1)
     Retrospective.objects.filter(pk=retro.pk).update(
         timer_ends_at=timezone.now() - timedelta(minutes=10)

@@ -188,9 +188,11 @@ def test_a_real_worker_ends_the_timer_and_bumps_the_version(retro, tmp_path):
     base = Path(settings.BASE_DIR)
     log = (tmp_path / "worker.log").open("w")
     with shareable_database(var):
-        worker = subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
+        worker = subprocess.Popen(
             [
-                str(base / ".venv/bin/celery"),
+                sys.executable,
+                "-m",
+                "celery",
                 "-A",
                 "config",
                 "worker",

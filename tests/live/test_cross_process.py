@@ -84,6 +84,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Seconds to wait for what another process did to reach the stream: an outcome, not a speed.
+WAIT = 15.0
+
 BACKENDS = [
     "local",
     pytest.param("redis", marks=pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL unset")),
@@ -162,9 +165,13 @@ class Stream:
                 block.append(line)
         raise AssertionError("the stream ended")
 
-    def next_event(self, kind: str):
+    def next_event(self, kind: str, *, within: float | None = None):
+        """The next `kind` event; with `within`, an AssertionError if the stream (which sends
+        heartbeats meanwhile) has none within that many seconds."""
+        deadline = None if within is None else time.monotonic() + within
         while (message := self.next()).event != kind:
-            pass
+            if deadline is not None and time.monotonic() > deadline:
+                raise AssertionError(f"no {kind} event within {within} s")
         return message
 
 
@@ -183,13 +190,11 @@ def test_a_change_made_in_another_process_reaches_an_open_stream(site: Site):
         first = stream.next_event("version")
         stream.next_event("presence")
 
-        started = time.monotonic()
         manage(site.env, ADVANCE.format(pk=site.ids["retro"]))
-        bumped = stream.next_event("version")
-        took = time.monotonic() - started
+        # A generous wait for the outcome; how fast it comes is bench/'s to measure.
+        bumped = stream.next_event("version", within=WAIT)
 
     assert bumped.data == {"version": first.data["version"] + 1}
-    assert took < 10
 
 
 def test_an_outsider_gets_404_and_not_a_byte_of_the_stream(site: Site):

@@ -75,7 +75,7 @@ def test_the_range_is_read_in_the_teams_local_dates(member, team):
     ],
 )
 def test_an_invalid_range_explains_itself_and_shows_the_last_90_days(
-    member, team, escape, params, message
+    member, team, escape, params, message, frozen_clock
 ):
     response = client_for(member).get(URL, params)
     assert response.status_code == 200

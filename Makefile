@@ -115,6 +115,12 @@ bench: install
 bench-push: install
 	$(PY) bench/tracker_push.py $(BENCH_ARGS)
 
+# The board-change benchmark (bench/board_changes.py): each kind of board change, from the click to
+# the other browsers (headless Chromium); with DATABASE_URL and REDIS_URL on PostgreSQL and Redis.
+.PHONY: bench-board
+bench-board: install
+	$(PY) bench/board_changes.py $(BENCH_ARGS)
+
 # The dashboard benchmark (bench/dashboard.py): needs DATABASE_URL (PostgreSQL); builds 1M escapes.
 .PHONY: bench-dashboard
 bench-dashboard: install

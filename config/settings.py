@@ -88,6 +88,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: it needs request.user and request.htmx, and sees views' exceptions first.
+    "config.errors.RefusalPagesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -237,6 +239,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# A stale form (signed in or out in another tab) gets a page of the site, not Django's.
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from config import errors
 from escapes import urls as escape_urls
 from insights import urls as insight_urls
 
@@ -19,3 +20,9 @@ urlpatterns = [
     path("t/<slug:team>/integrations/", include("integrations.urls_push")),
     path("hooks/", include("integrations.urls_webhooks")),
 ]
+
+# The refusal pages (config/errors.py); RefusalPagesMiddleware uses them in both DEBUG modes.
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error

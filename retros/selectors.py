@@ -17,6 +17,7 @@ from django.utils import timezone
 from escapes.models import Category, Escape, PipelineStage
 from escapes.selectors import escapes_of_team, stages_of_team
 from escapes.timespans import format_duration
+from retros.closing import CloseGap, close_gaps
 from retros.models import (
     PreventativeAction,
     RetroEscape,
@@ -63,6 +64,10 @@ class EscapeCard:
     def needs_action(self) -> bool:
         return not self.actions
 
+    @property
+    def has_root_cause(self) -> bool:
+        return bool(self.root_causes())
+
     def root_causes(self) -> list[Why]:
         found: list[Why] = []
         stack = list(reversed(self.whys))
@@ -105,6 +110,16 @@ class Board:
     @property
     def missing_actions(self) -> list[Escape]:
         return [card.escape for card in self.cards if card.needs_action]
+
+    @property
+    def close_gaps(self) -> list[CloseGap]:
+        """What still keeps the retro from closing, as `retro_close` would refuse it."""
+        return close_gaps(
+            [card.escape for card in self.cards],
+            with_action={card.escape.pk for card in self.cards if card.actions},
+            with_root_cause={card.escape.pk for card in self.cards if card.has_root_cause},
+            requires_root_cause=self.retro.team.close_requires_root_cause,
+        )
 
     @property
     def totals(self) -> BoardTotals:

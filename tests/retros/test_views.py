@@ -22,8 +22,9 @@ from retros.models import (
     RootCauseKind,
     Why,
 )
+from teams.services import team_close_rule_set
 from tests.conftest import client_for
-from tests.retros.conftest import add_action, advance_to, make_escape
+from tests.retros.conftest import add_action, add_root_cause, advance_to, make_escape
 
 HX = {"HX-Request": "true"}
 
@@ -156,10 +157,64 @@ def test_closing_is_refused_in_the_close_region_naming_each_escape(
     html = response.content.decode()
     region = html[html.index('id="close-region"') :]
     assert response.status_code == 200
-    assert "“Coupon applied twice on retry” has no preventative action yet" in region
-    assert escape.title + "” has no preventative action" not in region
-    assert region.count("Coupon applied twice on retry") == 1, "named once, not listed again"
+    # The team asks for root causes too (a new team's default): one message per escape.
+    assert f"“{escape.title}” has no root cause yet" in region
+    assert "“Coupon applied twice on retry” has no root cause and no preventative action" in region
+    for title in (escape.title, "Coupon applied twice on retry"):
+        assert region.count(title) == 1, "named once, not listed again"
     assert board_state(whys_retro) == before
+
+
+def test_without_javascript_a_refused_close_comes_back_as_messages(
+    whys_retro, escape, second_escape, facilitator
+):
+    advance_to(whys_retro, Phase.ACTIONS)
+
+    response = client_for(facilitator).post(url("retro_close", whys_retro), follow=True)
+
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0] == url("retro_detail", whys_retro)
+    assert html.count("has no root cause and no preventative action yet") == 2
+    assert Retrospective.objects.get(pk=whys_retro.pk).phase == Phase.ACTIONS
+
+
+@pytest.mark.parametrize(
+    ("strict", "rule"),
+    [
+        (True, "Closing needs a preventative action and a root cause for every escape."),
+        (False, "Closing needs a preventative action for every escape."),
+    ],
+)
+def test_the_close_region_says_the_teams_rule_and_what_each_escape_lacks(
+    whys_retro, escape, second_escape, facilitator, member, stages, strict, rule
+):
+    team_close_rule_set(team=whys_retro.team, requires_root_cause=strict)
+    advance_to(whys_retro, Phase.ACTIONS)
+    add_action(whys_retro, escape, member, stages[0])
+
+    html = client_for(facilitator).get(url("retro_detail", whys_retro)).content.decode()
+
+    region = html[html.index('id="close-region"') :]
+    assert rule in region
+    assert url("retro_close", whys_retro) in region
+    lacks = "no root cause and no preventative action" if strict else "no preventative action"
+    assert f"Coupon applied twice on retry</a>: {lacks}</li>" in region
+    if strict:
+        assert f"{escape.title}</a>: no root cause</li>" in region
+    else:
+        assert escape.title not in region
+
+
+def test_the_close_region_says_when_nothing_is_missing(whys_retro, escape, second_escape, member):
+    advance_to(whys_retro, Phase.ACTIONS)
+    for e in (escape, second_escape):
+        add_root_cause(whys_retro, e, member)
+        add_action(whys_retro, e, member, e.team.stages.first())
+
+    html = client_for(member).get(url("retro_detail", whys_retro)).content.decode()
+
+    assert "Every escape has what closing needs." in html
+    assert "Still missing" not in html
 
 
 def test_a_stale_phase_click_is_refused_with_a_clear_message(retro, facilitator):
@@ -300,9 +355,11 @@ def test_an_open_retro_shows_why_authors(whys_retro, escape, member, facilitator
 # --- Summary and Markdown.
 
 
-def test_the_markdown_download(closed_retro, escape, member):
-    why = Why.objects.get(retro=closed_retro, escape=escape)
-    Why.objects.filter(pk=why.pk).update(root_cause_kind=RootCauseKind.AUTOMATION_SHORTFALL)
+def test_the_markdown_download(closed_retro, escape, second_escape, member):
+    # The closed retro's two root causes, one of each kind.
+    Why.objects.filter(retro=closed_retro, escape=second_escape).update(
+        root_cause_kind=RootCauseKind.PROCESS_FAILURE
+    )
     Escape.objects.filter(pk=escape.pk).update(title="Totals *bold* <b>tag</b>")
 
     response = client_for(member).get(url("retro_summary_markdown", closed_retro))
@@ -316,7 +373,7 @@ def test_the_markdown_download(closed_retro, escape, member):
     assert text.startswith("# Retrospective: Release 2026.11.1 retro\n")
     assert "- Escapes: 2\n" in text
     assert "- Preventative actions: 2\n" in text
-    assert "- Root causes: 0 process failure, 1 automation shortfall\n" in text
+    assert "- Root causes: 1 process failure, 1 automation shortfall\n" in text
     assert "## 1. Totals \\*bold\\* \\<b\\>tag\\</b\\>\n" in text
     assert "- Category: Coverage Gap\n" in text
     assert "- Stage that should have caught it: Integration\n" in text

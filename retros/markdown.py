@@ -9,7 +9,7 @@ import re
 from django.utils import timezone
 
 from escapes.models import Escape
-from retros.models import Retrospective
+from retros.models import PreventativeAction, Retrospective
 from retros.selectors import Board, EscapeCard, WhyNode
 
 # Backslash-escaped everywhere: emphasis, code, links and images, tables, strikethrough,
@@ -83,6 +83,14 @@ def _escape_facts(escape: Escape, card: EscapeCard) -> list[str]:
     ]
 
 
+def _ticket(action: PreventativeAction) -> str:
+    """The ticket's state in the board's words, with its key, sprint and tracker status."""
+    state = action.ticket_state
+    facts = [action.external_key, action.sprint, action.external_status]
+    text = " · ".join([state.label, *(md_escape(fact) for fact in facts if fact)])
+    return f"{text} — {md_escape(state.note)}" if state.note else text
+
+
 def _action_lines(card: EscapeCard) -> list[str]:
     if not card.actions:
         return ["No preventative action."]
@@ -93,8 +101,7 @@ def _action_lines(card: EscapeCard) -> list[str]:
             f"stage {md_escape(action.stage.name) if action.stage else 'not set'}",
             f"owner {md_escape(action.owner.get_username()) if action.owner else 'none'}",
             f"due {action.due_date.isoformat() if action.due_date else 'not set'}",
-            f"tracker: {action.get_push_state_display()}"
-            + (f" {md_escape(action.external_key)}" if action.external_key else ""),
+            f"tracker: {_ticket(action)}",
         ]
         lines.append(f"- **{md_escape(action.title)}** — {'; '.join(parts)}")
         if action.description:

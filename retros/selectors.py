@@ -245,6 +245,7 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
     why_counts = Counter(why.escape_id for why in whys)
     actions_by_escape: dict[int, list[PreventativeAction]] = {}
     for action in actions:
+        action.retro = retro  # its ticket state reads it; the same instance, no query
         actions_by_escape.setdefault(action.escape_id, []).append(action)
     votes = _vote_counts(retro, voter) if retro.voting != VotingState.NOT_STARTED else {}
     cards = [

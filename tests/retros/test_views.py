@@ -380,7 +380,8 @@ def test_the_markdown_download(closed_retro, escape, second_escape, member):
     assert "- No test covered it (mia) **Root cause: Automation shortfall**\n" in text
     assert (
         "- **Add a contract test for the gateway** — New test at a stage; stage Integration; "
-        "owner mia; due not set; tracker: Draft\n"
+        "owner mia; due not set; tracker: Not pushed — No tracker was connected when the "
+        "retrospective closed.\n"
     ) in text
     assert "<b>" not in text
 

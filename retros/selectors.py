@@ -87,6 +87,7 @@ class BoardTotals:
     root_causes: dict[str, int]  # kind label -> count
     categories: dict[str, int]  # category label -> count; "Unclassified" for none
     escapes_without_action: int
+    votes: int  # dots cast, all escapes together
 
 
 @dataclass
@@ -138,6 +139,7 @@ class Board:
             root_causes={k.label: kinds[k.label] for k in RootCauseKind},
             categories=categories,
             escapes_without_action=len(self.missing_actions),
+            votes=sum(card.votes for card in self.cards),
         )
 
 

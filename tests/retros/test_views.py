@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from escapes.models import Category, Escape
-from retros import services
+from escapes.models import Category, Escape, Release
+from retros import facilitation, services
 from retros.models import (
     ActionKind,
     Phase,
@@ -374,7 +374,7 @@ def test_the_markdown_download(closed_retro, escape, second_escape, member):
     assert "- Escapes: 2\n" in text
     assert "- Preventative actions: 2\n" in text
     assert "- Root causes: 1 process failure, 1 automation shortfall\n" in text
-    assert "## 1. Totals \\*bold\\* \\<b\\>tag\\</b\\>\n" in text
+    assert "## 1. Totals \\*bold\\* \\<b>tag\\</b>\n" in text
     assert "- Category: Coverage Gap\n" in text
     assert "- Stage that should have caught it: Integration\n" in text
     assert "- No test covered it (mia) **Root cause: Automation shortfall**\n" in text
@@ -383,7 +383,52 @@ def test_the_markdown_download(closed_retro, escape, second_escape, member):
         "owner mia; due not set; tracker: Not pushed — No tracker was connected when the "
         "retrospective closed.\n"
     ) in text
-    assert "<b>" not in text
+    assert "<" not in text.replace("\\<", ""), "no raw HTML: every < is escaped"
+    assert "- Dot voting: not used\n" in text
+    assert "- Votes:" not in text
+
+
+def test_the_markdown_keeps_dotted_versions_as_typed_and_counts_each_escapes_votes(
+    team, facilitator, member, owner, stages
+):
+    release = Release.objects.create(
+        team=team, version="2026.12.0", released_at=timezone.now() - timedelta(days=3)
+    )
+    basket = make_escape(team, title="2026.12.0 drops the basket on retry", release=release)
+    coupon = make_escape(team, title="Coupon code_field trimmed", release=release)
+    retro = services.retro_create(
+        team=team, facilitator=facilitator, title="2026.12.0 retro", release=release
+    )
+    advance_to(retro, Phase.WHYS)
+    facilitation.voting_open(retro=retro, votes_per_person=3)
+    for voter, escape in ((member, coupon), (member, coupon), (owner, coupon), (owner, basket)):
+        facilitation.vote_cast(retro=retro, escape=escape, voter=voter)
+    facilitation.voting_close(retro=retro)
+    advance_to(retro, Phase.ACTIONS)
+    for e in (basket, coupon):
+        add_root_cause(retro, e, member, text="Only 2026.11 data had the retry_count column")
+        add_action(retro, e, member, stages[0])
+    services.retro_close(retro=retro, by=facilitator)
+
+    text = client_for(member).get(url("retro_summary_markdown", retro)).content.decode()
+
+    assert text.startswith("# Retrospective: 2026.12.0 retro\n")
+    assert "Release: 2026.12.0 ·" in text
+    # Most votes first, as on the board once voting closed.
+    assert text.index("## 1. Coupon code_field trimmed\n") < text.index(
+        "## 2. 2026.12.0 drops the basket on retry\n"
+    )
+    coupon_part, basket_part = text.split("## 2. ")[0].split("## 1. ")[1], text.split("## 2. ")[1]
+    assert "- Votes: 3\n" in coupon_part
+    assert "- Votes: 1\n" in basket_part
+    assert "- Dot voting: 3 votes per person, 4 cast (closed)\n" in text
+    assert "- Only 2026.11 data had the retry_count column (mia)" in text
+    assert "\\" not in text, "nothing here needs a backslash"
+
+    html = client_for(member).get(url("retro_summary", retro)).content.decode()
+    assert "Votes cast (3 per person)" in html
+    assert '<dt>Votes</dt><dd class="votes">3</dd>' in html
+    assert '<dt>Votes</dt><dd class="votes">1</dd>' in html
 
 
 def test_the_summary_page_shows_totals_and_each_escape(closed_retro, viewer, escape):
@@ -394,6 +439,7 @@ def test_the_summary_page_shows_totals_and_each_escape(closed_retro, viewer, esc
     assert "Coverage Gap" in html
     assert "Escapes without an action" in html
     assert url("retro_summary_markdown", closed_retro) in html
+    assert "Votes" not in html, "no dot voting in this retro: nothing to count"
 
 
 # --- Creating.

@@ -349,7 +349,7 @@ def close_rule(request: HttpRequest, membership: Membership) -> HttpResponse:
     team = team_close_rule_set(
         team=membership.team, requires_root_cause=form.cleaned_data["requires_root_cause"]
     )
-    notice = f"Retro rules saved. {team.close_rule}"
+    notice = "Retro rules saved."  # the section under it says the rule now in force
     if not _is_htmx(request):
         messages.success(request, notice)
         return redirect("stage_list", team=team.slug)

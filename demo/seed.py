@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from demo.seed_data import (
     ACTIONS,
+    DEMO_CLOSE_REQUIRES_ROOT_CAUSE,
     DEMO_PASSWORD,
     DEMO_SLUG,
     DEMO_TEAM,
@@ -31,7 +32,7 @@ from retros import services as retro_services
 from retros.models import Phase, Retrospective, Why
 from teams.models import Team
 from teams.selectors import teams_all
-from teams.services import membership_set, team_create
+from teams.services import membership_set, team_close_rule_set, team_create
 
 Users = dict[str, User]
 Stages = dict[str, PipelineStage]
@@ -69,6 +70,9 @@ def users_get_or_create() -> Users:
 
 def team_with_members(users: Users) -> Team:
     team = team_create(name=DEMO_TEAM, slug=DEMO_SLUG, timezone_name=DEMO_TIMEZONE)
+    # Said here rather than left to the default, so the demo shows the stricter close even if
+    # new teams someday start lenient.
+    team_close_rule_set(team=team, requires_root_cause=DEMO_CLOSE_REQUIRES_ROOT_CAUSE)
     for username, role, *_ in DEMO_USERS:
         membership_set(team=team, user=users[username], role=role)
     return team

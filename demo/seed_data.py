@@ -12,6 +12,9 @@ from teams.models import Role
 DEMO_SLUG = "demo"
 DEMO_TEAM = "Payments Platform"
 DEMO_TIMEZONE = "Europe/Berlin"
+# The stricter close: every escape needs a root cause as well as an action. The retro is left
+# with one root cause, so closing it shows the refusal for each escape still without one.
+DEMO_CLOSE_REQUIRES_ROOT_CAUSE = True
 DEMO_PASSWORD = "leakseal-demo"  # noqa: S105 - published demo login, shown on screen
 DEMO_USERS = (  # username, role, first name, last name
     ("admin", Role.ADMIN, "Ada", "Admin"),

@@ -12,4 +12,6 @@ urlpatterns = [
     path("stages/<int:pk>/rename/", views.stage_rename, name="stage_rename"),
     path("stages/<int:pk>/move/", views.stage_move, name="stage_move"),
     path("stages/<int:pk>/delete/", views.stage_delete, name="stage_delete"),
+    # The team's retro rules, a form on the stages page (the admins' settings page).
+    path("retro-rules/", views.close_rule, name="close_rule"),
 ]

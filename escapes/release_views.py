@@ -30,6 +30,7 @@ from escapes.release_selectors import (
 )
 from teams.decorators import team_view
 from teams.models import Membership
+from teams.services import team_close_rule_set
 
 # PositiveIntegerField's ceiling on PostgreSQL; above it the database would refuse the row.
 CATCH_MAX = 2_147_483_647
@@ -69,6 +70,13 @@ class StageNameForm(forms.Form):
 
 class StageMoveForm(forms.Form):
     direction = forms.ChoiceField(choices=[("up", "Up"), ("down", "Down")])
+
+
+class CloseRuleForm(forms.Form):
+    # A checkbox: left out of the POST when unticked, so the form is always valid.
+    requires_root_cause = forms.BooleanField(
+        required=False, label="Closing also needs a root cause for every escape"
+    )
 
 
 def _add_errors(
@@ -246,7 +254,12 @@ def _stage_context(
         "add_form": add_form or StageNameForm(prefix="new"),
         "notice": notice,
         "error": error,
+        "rule_form": _close_rule_form(membership),
     }
+
+
+def _close_rule_form(membership: Membership) -> CloseRuleForm:
+    return CloseRuleForm(initial={"requires_root_cause": membership.team.close_requires_root_cause})
 
 
 def _stage_page(request: HttpRequest, membership: Membership, **kwargs: Any) -> HttpResponse:
@@ -322,3 +335,28 @@ def stage_delete(request: HttpRequest, membership: Membership, pk: int) -> HttpR
     except ValidationError as exc:
         return _stage_page(request, membership, error=" ".join(exc.messages))
     return _stage_done(request, membership, f"Stage “{stage.name}” deleted.")
+
+
+# --- Retro rules: the team's settings live on this page, beside its stages.
+
+
+@require_POST
+@team_view(admin=True)
+def close_rule(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """How strict closing a retro is for the team: actions only, or root causes too."""
+    form = CloseRuleForm(request.POST)
+    form.is_valid()
+    team = team_close_rule_set(
+        team=membership.team, requires_root_cause=form.cleaned_data["requires_root_cause"]
+    )
+    notice = "Retro rules saved."  # the section under it says the rule now in force
+    if not _is_htmx(request):
+        messages.success(request, notice)
+        return redirect("stage_list", team=team.slug)
+    context = {
+        "team": team,
+        "membership": membership,
+        "rule_form": _close_rule_form(membership),
+        "rule_notice": notice,
+    }
+    return render(request, "escapes/stage_list.html#retro_rules", context)

@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
@@ -152,6 +153,24 @@ class Tracker(models.TextChoices):
     AZURE_DEVOPS = "azure_devops", "Azure DevOps"
 
 
+@dataclass(frozen=True)
+class TicketState:
+    """Where an action's ticket stands, in words people read.
+
+    The board, the summary page, its Markdown and the escape page all show these words, so
+    they never disagree. `label` is the short state, `note` what it means or the tracker's
+    message ("" when the label says it all), `tone` how the note reads: "info", "warning"
+    or "error".
+    """
+
+    label: str
+    note: str = ""
+    tone: str = "info"
+
+    def __str__(self) -> str:
+        return f"{self.label} — {self.note}" if self.note else self.label
+
+
 class PreventativeAction(models.Model):
     """The guardrail that keeps an escape from recurring. A hotfix is not one."""
 
@@ -203,3 +222,31 @@ class PreventativeAction(models.Model):
     def label(self) -> str:
         """The tag a tracker ticket carries so a retried push finds it instead of duplicating."""
         return f"leakseal-{self.uuid}"
+
+    @property
+    def ticket_state(self) -> TicketState:
+        """The push state worded for people (reads `self.retro`: join or set it first).
+
+        A draft of a closed retro stays one for good: closing queues a push only when the
+        team has a tracker connected, and a draft is never pushed later.
+        """
+        match self.push_state:
+            case PushState.PUSHED:
+                if self.last_error:  # pushed, but not where it should have gone
+                    return TicketState("Pushed", f"Placement warning: {self.last_error}", "warning")
+                return TicketState("Pushed")
+            case PushState.FAILED:
+                return TicketState(
+                    "Push failed", self.last_error or "The tracker refused the ticket.", "error"
+                )
+            case PushState.PUSHING:
+                return TicketState("Pushing…")
+            case PushState.QUEUED:  # a note is the last try's error; the push will retry
+                return TicketState("Queued", self.last_error)
+        if self.retro.is_closed:
+            return TicketState(
+                "Not pushed", "No tracker was connected when the retrospective closed."
+            )
+        return TicketState(
+            "Draft", "Becomes a ticket when the retrospective closes, if a tracker is connected."
+        )

@@ -17,6 +17,7 @@ from django.utils import timezone
 from escapes.models import Category, Escape, PipelineStage
 from escapes.selectors import escapes_of_team, stages_of_team
 from escapes.timespans import format_duration
+from retros.closing import CloseGap, close_gaps
 from retros.models import (
     PreventativeAction,
     RetroEscape,
@@ -63,6 +64,10 @@ class EscapeCard:
     def needs_action(self) -> bool:
         return not self.actions
 
+    @property
+    def has_root_cause(self) -> bool:
+        return bool(self.root_causes())
+
     def root_causes(self) -> list[Why]:
         found: list[Why] = []
         stack = list(reversed(self.whys))
@@ -82,6 +87,7 @@ class BoardTotals:
     root_causes: dict[str, int]  # kind label -> count
     categories: dict[str, int]  # category label -> count; "Unclassified" for none
     escapes_without_action: int
+    votes: int  # dots cast, all escapes together
 
 
 @dataclass
@@ -107,6 +113,16 @@ class Board:
         return [card.escape for card in self.cards if card.needs_action]
 
     @property
+    def close_gaps(self) -> list[CloseGap]:
+        """What still keeps the retro from closing, as `retro_close` would refuse it."""
+        return close_gaps(
+            [card.escape for card in self.cards],
+            with_action={card.escape.pk for card in self.cards if card.actions},
+            with_root_cause={card.escape.pk for card in self.cards if card.has_root_cause},
+            requires_root_cause=self.retro.team.close_requires_root_cause,
+        )
+
+    @property
     def totals(self) -> BoardTotals:
         kinds: Counter[str] = Counter()
         counts: Counter[str] = Counter()
@@ -123,6 +139,7 @@ class Board:
             root_causes={k.label: kinds[k.label] for k in RootCauseKind},
             categories=categories,
             escapes_without_action=len(self.missing_actions),
+            votes=sum(card.votes for card in self.cards),
         )
 
 
@@ -230,6 +247,7 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
     why_counts = Counter(why.escape_id for why in whys)
     actions_by_escape: dict[int, list[PreventativeAction]] = {}
     for action in actions:
+        action.retro = retro  # its ticket state reads it; the same instance, no query
         actions_by_escape.setdefault(action.escape_id, []).append(action)
     votes = _vote_counts(retro, voter) if retro.voting != VotingState.NOT_STARTED else {}
     cards = [

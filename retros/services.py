@@ -22,6 +22,7 @@ from escapes import services as escape_services
 from escapes.models import Category, Escape, PipelineStage, Release
 from escapes.selectors import escapes_of_team
 from retros import events
+from retros.closing import CloseGap, close_gaps
 from retros.models import (
     PHASE_ORDER,
     WHY_TEXT_MAX,
@@ -244,32 +245,39 @@ def retro_reopen(*, retro: Retrospective, expected_phase: str) -> Retrospective:
     return retro
 
 
-def escapes_without_action(retro: Retrospective) -> list[Escape]:
-    """The retro's escapes, in board order, that have no preventative action in it."""
+def retro_close_gaps(retro: Retrospective) -> list[CloseGap]:
+    """The retro's escapes, in board order, that keep it from closing under its team's rule.
+
+    Call while holding the retro row lock: the rule is read afresh, so a change an admin
+    made since the page was loaded applies.
+    """
+    retro.team.refresh_from_db(fields=["close_requires_root_cause"])
     with_action = set(
         PreventativeAction.objects.filter(retro=retro).values_list("escape_id", flat=True)
     )
+    with_root_cause = set(
+        Why.objects.filter(retro=retro)
+        .exclude(root_cause_kind="")
+        .values_list("escape_id", flat=True)
+    )
     items = RetroEscape.objects.filter(retro=retro).select_related("escape")
-    return [item.escape for item in items if item.escape_id not in with_action]
+    return close_gaps(
+        [item.escape for item in items.order_by("position", "id")],
+        with_action=with_action,
+        with_root_cause=with_root_cause,
+        requires_root_cause=retro.team.close_requires_root_cause,
+    )
 
 
 @transaction.atomic
 def retro_close(*, retro: Retrospective, by: User) -> Retrospective:
-    """Close the retro; refused, naming each escape, while one has no preventative action."""
+    """Close the retro; refused, naming each escape, while one lacks what the team's rule
+    asks for: a preventative action, and a root cause where the team requires one."""
     _lock(retro)
     _require_phase(retro, [Phase.ACTIONS], "Closing")
-    missing = escapes_without_action(retro)
-    if missing:
-        raise ValidationError(
-            [
-                ValidationError(
-                    "“%(title)s” has no preventative action yet; add one before closing.",
-                    code="missing_action",
-                    params={"title": escape.title},
-                )
-                for escape in missing
-            ]
-        )
+    gaps = retro_close_gaps(retro)
+    if gaps:
+        raise ValidationError([gap.error() for gap in gaps])
     retro.phase = Phase.CLOSED
     retro.closed_at = timezone.now()
     retro.save(update_fields=["phase", "closed_at"])

@@ -291,6 +291,8 @@ def _cards_html(
         *(int(flag) for flag in astuple(controls)),
         int(membership.can_facilitate),
         int(membership.can_write),  # a closed retro's Retry button (integrations) needs it
+        # The close region says the team's rule; changing it does not bump the version.
+        int(membership.team.close_requires_root_cause),
         sum(mine.values()),
         *(mine.get(escape_id, 0) for escape_id in escape_ids),
     ]

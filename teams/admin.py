@@ -11,7 +11,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "timezone", "created_at"]
+    list_display = ["name", "slug", "timezone", "close_requires_root_cause", "created_at"]
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]
 

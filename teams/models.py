@@ -22,6 +22,13 @@ class Team(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=50, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # How strict closing a retro is: every escape always needs a preventative action; with
+    # this on it also needs a why marked as its root cause. New teams start strict; teams
+    # that existed before the setting keep the rule they closed their retros under (their
+    # migration sets False).
+    close_requires_root_cause = models.BooleanField(
+        "Closing a retro needs a root cause for every escape", default=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -33,6 +40,13 @@ class Team(models.Model):
     @property
     def tzinfo(self) -> zoneinfo.ZoneInfo:
         return zone(self.timezone)
+
+    @property
+    def close_rule(self) -> str:
+        """The team's rule for closing a retro, in the words the board and settings show."""
+        if self.close_requires_root_cause:
+            return "Closing needs a preventative action and a root cause for every escape."
+        return "Closing needs a preventative action for every escape."
 
 
 class Role(models.TextChoices):

@@ -21,6 +21,13 @@ def team_create(*, name: str, slug: str, timezone_name: str = "UTC") -> Team:
     return team
 
 
+def team_close_rule_set(*, team: Team, requires_root_cause: bool) -> Team:
+    """Set how strict closing the team's retros is; the next close of any of them obeys it."""
+    team.close_requires_root_cause = requires_root_cause
+    team.save(update_fields=["close_requires_root_cause"])
+    return team
+
+
 def membership_set(*, team: Team, user: User, role: str) -> Membership:
     if role not in Role.values:
         raise ValueError(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}")

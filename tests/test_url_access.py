@@ -108,6 +108,7 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/stages/<int:pk>/rename/": A,
     "t/<slug:team>/stages/<int:pk>/move/": A,
     "t/<slug:team>/stages/<int:pk>/delete/": A,
+    "t/<slug:team>/retro-rules/": A,
     "t/<slug:team>/retros/": R,
     "t/<slug:team>/retros/new/": F,
     "t/<slug:team>/retros/<int:pk>/": R,

@@ -2,10 +2,12 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
 from escapes.models import Escape, PipelineStage, Release, StageCatch
+from retros import services
 from retros.models import Phase, PreventativeAction, Retrospective, Why
 from teams.models import Membership, Role, Team
 from tests.conftest import client_for
@@ -99,6 +101,40 @@ def test_seed_demo_leaves_a_retro_in_the_five_whys_phase():
     assert len(roots) == 1
     assert not any(c.parent_id == roots[0].pk for c in whys)
     assert 1 <= retro.actions.count() <= 2
+
+
+def test_the_demo_team_requires_root_causes_and_its_retro_shows_the_refusal():
+    seed()
+    team = Team.objects.get(slug="demo")
+    assert team.close_requires_root_cause
+    retro = Retrospective.objects.get(team=team)
+    services.retro_advance(retro=retro, expected_phase=Phase.WHYS, to_phase=Phase.ACTIONS)
+    board = client_for(User.objects.get(username="facilitator")).get(f"/t/demo/retros/{retro.pk}/")
+    assert team.close_rule in board.content.decode()
+
+    with pytest.raises(ValidationError) as exc:
+        services.retro_close(retro=retro, by=retro.facilitator)
+
+    refused = {e.params["title"]: e.code for e in exc.value.error_list}  # type: ignore[index]
+    assert refused == {
+        # An action, whys, but no root cause marked yet.
+        "Quarantined basket-total test hid a rounding error": "missing_root_cause",
+        # Neither (the currency escape has whys, the others none yet).
+        "Order confirmation e-mail shows prices in the wrong currency": (
+            "missing_root_cause_and_action"
+        ),
+        "Search autocomplete returns 500 for queries with emoji": "missing_root_cause_and_action",
+        "Password reset link expires at once for users east of UTC": (
+            "missing_root_cause_and_action"
+        ),
+        "Saved cards missing after the payments database migration": (
+            "missing_root_cause_and_action"
+        ),
+        "Login rate limiter locks out a whole office behind one NAT": (
+            "missing_root_cause_and_action"
+        ),
+    }, "the gateway escape has both and is not named"
+    assert Retrospective.objects.get(pk=retro.pk).phase == Phase.ACTIONS
 
 
 def test_seed_demo_is_idempotent():

@@ -6,7 +6,7 @@ from django.urls import reverse
 from escapes.models import Category
 from retros import services
 from retros.models import Phase, Retrospective
-from tests.retros.conftest import advance_to, make_escape, retro, second_escape
+from tests.retros.conftest import add_root_cause, advance_to, make_escape, retro, second_escape
 
 HX = {"HX-Request": "true"}
 
@@ -38,6 +38,7 @@ def closed_retro(retro, escape, second_escape, member, stages, facilitator) -> R
         )
     advance_to(retro, Phase.ACTIONS)
     for e in (escape, second_escape):
+        add_root_cause(retro, e, member)
         services.action_add(
             retro=retro, escape=e, kind="new_test", stage=stages[1], title="Guard", owner=member
         )

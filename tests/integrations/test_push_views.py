@@ -202,7 +202,7 @@ def test_the_board_says_when_no_tracker_is_connected(
     retro = ready_retro(team, facilitator, member, stages, [escape])
     close(retro, django_capture_on_commit_callbacks)
 
-    assert "no tracker connected" in board(member, retro)
+    assert "No tracker was connected when the retrospective closed." in board(member, retro)
 
 
 def test_the_summary_shows_the_failure_and_its_message(failed_retro, member):

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from escapes.models import Category, Escape
 from retros import services
-from retros.models import PHASE_ORDER, ActionKind, Phase, Retrospective
+from retros.models import PHASE_ORDER, ActionKind, Phase, Retrospective, RootCauseKind, Why
 
 _numbers = count(1)
 
@@ -42,6 +42,14 @@ def add_action(retro, escape, owner, stage, title="Add a contract test for the g
     )
 
 
+def add_root_cause(
+    retro, escape, author, text="No test covered it", kind=RootCauseKind.AUTOMATION_SHORTFALL
+) -> Why:
+    """A chain of one why, marked as the escape's root cause: what a strict close asks for."""
+    why = services.why_add(retro=retro, escape=escape, text=text, author=author)
+    return services.why_mark_root_cause(why=why, kind=kind)
+
+
 @pytest.fixture
 def second_escape(team, release):
     return make_escape(team, title="Coupon applied twice on retry", release=release)
@@ -64,7 +72,8 @@ def whys_retro(retro) -> Retrospective:
 
 @pytest.fixture
 def closed_retro(retro, escape, second_escape, member, stages) -> Retrospective:
-    """A retro walked to the end: classified, one why each, an action each, closed."""
+    """A retro walked to the end: classified, one why each (its root cause), an action each,
+    closed."""
     advance_to(retro, Phase.CATEGORIZE)
     for e in (escape, second_escape):
         services.retro_escape_classify(
@@ -72,7 +81,7 @@ def closed_retro(retro, escape, second_escape, member, stages) -> Retrospective:
         )
     advance_to(retro, Phase.ACTIONS)
     for e in (escape, second_escape):
-        services.why_add(retro=retro, escape=e, text="No test covered it", author=member)
+        add_root_cause(retro, e, member)
         add_action(retro, e, member, stages[1])
     services.retro_close(retro=retro, by=retro.facilitator)
     return retro

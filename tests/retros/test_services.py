@@ -16,7 +16,9 @@ from retros.models import (
     Why,
 )
 from retros.selectors import retro_board
-from tests.retros.conftest import add_action, advance_to, make_escape
+from teams.models import Team
+from teams.services import team_close_rule_set
+from tests.retros.conftest import add_action, add_root_cause, advance_to, make_escape
 
 # --- Creating a retro.
 
@@ -124,6 +126,7 @@ def test_the_full_walk_from_gather_to_closed(retro, escape, second_escape, membe
         retro=retro, escape=escape, parent=first, text="Nobody owns parity", author=member
     )
     services.why_mark_root_cause(why=root, kind=RootCauseKind.PROCESS_FAILURE)
+    add_root_cause(retro, second_escape, member, text="The retry path had no test")
     services.retro_advance(retro=retro, expected_phase=Phase.WHYS, to_phase=Phase.ACTIONS)
     add_action(retro, escape, member, stages[2])
     add_action(retro, second_escape, member, stages[2])
@@ -179,6 +182,7 @@ def test_gather_cannot_be_reopened(retro):
 
 
 def test_closing_a_retro_needs_an_action_per_escape(retro, escape, second_escape, member, stages):
+    team_close_rule_set(team=retro.team, requires_root_cause=False)  # actions alone
     third = make_escape(retro.team, title="Search index stale after deploy")
     services.retro_add_escape(retro=retro, escape=third)
     advance_to(retro, Phase.ACTIONS)
@@ -191,9 +195,112 @@ def test_closing_a_retro_needs_an_action_per_escape(retro, escape, second_escape
         "“Coupon applied twice on retry” has no preventative action yet; add one before closing.",
         "“Search index stale after deploy” has no preventative action yet; add one before closing.",
     ]
+    assert [e.code for e in exc.value.error_list] == ["missing_action", "missing_action"]
     retro.refresh_from_db()
     assert retro.phase == Phase.ACTIONS
     assert retro.closed_at is None
+
+
+def test_without_the_root_cause_rule_a_retro_closes_on_actions_alone(
+    retro, escape, second_escape, member, stages
+):
+    team_close_rule_set(team=retro.team, requires_root_cause=False)
+    advance_to(retro, Phase.ACTIONS)
+    for e in (escape, second_escape):
+        add_action(retro, e, member, stages[0])
+
+    services.retro_close(retro=retro, by=retro.facilitator)
+
+    assert Retrospective.objects.get(pk=retro.pk).phase == Phase.CLOSED
+    assert not Why.objects.filter(retro=retro).exists()
+
+
+def test_a_new_team_requires_a_root_cause_for_every_escape_to_close(team):
+    assert team.close_requires_root_cause
+    assert team.close_rule == (
+        "Closing needs a preventative action and a root cause for every escape."
+    )
+
+
+def test_closing_names_each_escape_without_a_root_cause_or_action_once(
+    retro, escape, second_escape, member, stages
+):
+    third = make_escape(retro.team, title="Search index stale after deploy")
+    fourth = make_escape(retro.team, title="Invoice PDF cut off at page two")
+    for e in (third, fourth):
+        services.retro_add_escape(retro=retro, escape=e)
+    advance_to(retro, Phase.ACTIONS)
+    # escape: both. second: an action, and whys without a root cause. third: a root cause
+    # only. fourth: nothing.
+    add_root_cause(retro, escape, member)
+    add_action(retro, escape, member, stages[0])
+    services.why_add(retro=retro, escape=second_escape, text="Retries were off", author=member)
+    add_action(retro, second_escape, member, stages[0])
+    add_root_cause(retro, third, member)
+    version = Retrospective.objects.get(pk=retro.pk).version
+
+    with pytest.raises(ValidationError) as exc:
+        services.retro_close(retro=retro, by=retro.facilitator)
+
+    assert exc.value.messages == [
+        "“Coupon applied twice on retry” has no root cause yet; mark the last why of a chain "
+        "as its root cause before closing.",
+        "“Search index stale after deploy” has no preventative action yet; add one before closing.",
+        "“Invoice PDF cut off at page two” has no root cause and no preventative action yet; "
+        "mark the last why of a chain as its root cause and add an action before closing.",
+    ]
+    assert [e.code for e in exc.value.error_list] == [
+        "missing_root_cause",
+        "missing_action",
+        "missing_root_cause_and_action",
+    ]
+    fresh = Retrospective.objects.get(pk=retro.pk)
+    assert (fresh.phase, fresh.closed_at, fresh.version) == (Phase.ACTIONS, None, version)
+
+
+def test_closing_with_a_root_cause_and_an_action_for_every_escape_goes_through(
+    retro, escape, second_escape, member, stages
+):
+    advance_to(retro, Phase.ACTIONS)
+    for e in (escape, second_escape):
+        add_root_cause(retro, e, member)
+        add_action(retro, e, member, stages[0])
+
+    services.retro_close(retro=retro, by=retro.facilitator)
+
+    assert Retrospective.objects.get(pk=retro.pk).phase == Phase.CLOSED
+
+
+def test_an_unmarked_root_cause_no_longer_counts_for_closing(
+    retro, escape, second_escape, member, stages
+):
+    advance_to(retro, Phase.ACTIONS)
+    whys = [add_root_cause(retro, e, member) for e in (escape, second_escape)]
+    for e in (escape, second_escape):
+        add_action(retro, e, member, stages[0])
+    services.why_unmark_root_cause(why=whys[1])
+
+    with pytest.raises(ValidationError) as exc:
+        services.retro_close(retro=retro, by=retro.facilitator)
+
+    assert [e.code for e in exc.value.error_list] == ["missing_root_cause"]
+    assert "Coupon applied twice on retry" in exc.value.messages[0]
+
+
+def test_closing_obeys_the_rule_as_it_is_when_close_is_pressed(
+    retro, escape, second_escape, member, stages
+):
+    advance_to(retro, Phase.ACTIONS)
+    for e in (escape, second_escape):
+        add_action(retro, e, member, stages[0])
+    loaded = Retrospective.objects.select_related("team").get(pk=retro.pk)
+    assert loaded.team.close_requires_root_cause
+    # An admin relaxes the rule on the settings page while the board is open.
+    team_close_rule_set(team=Team.objects.get(pk=retro.team_id), requires_root_cause=False)
+
+    services.retro_close(retro=loaded, by=retro.facilitator)
+
+    assert Retrospective.objects.get(pk=retro.pk).phase == Phase.CLOSED
 
 
 def test_closing_is_only_possible_from_the_actions_phase(retro):
@@ -522,6 +629,11 @@ def test_every_change_bumps_the_version(retro, escape, second_escape, member, st
     changed()
     services.why_delete(why=why)
     changed()
+    for e in (escape, second_escape):
+        root = services.why_add(retro=retro, escape=e, text="No test for retries", author=member)
+        changed()
+        services.why_mark_root_cause(why=root, kind=RootCauseKind.AUTOMATION_SHORTFALL)
+        changed()
     actions = []
     for e in (escape, second_escape):
         actions.append(add_action(retro, e, member, stages[0]))

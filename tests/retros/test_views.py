@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from escapes.models import Category, Escape
-from retros import services
+from escapes.models import Category, Escape, Release
+from retros import facilitation, services
 from retros.models import (
     ActionKind,
     Phase,
@@ -22,8 +22,9 @@ from retros.models import (
     RootCauseKind,
     Why,
 )
+from teams.services import team_close_rule_set
 from tests.conftest import client_for
-from tests.retros.conftest import add_action, advance_to, make_escape
+from tests.retros.conftest import add_action, add_root_cause, advance_to, make_escape
 
 HX = {"HX-Request": "true"}
 
@@ -118,7 +119,7 @@ def test_an_htmx_edit_answers_with_its_escape_card_only(whys_retro, escape, memb
     assert html.lstrip().startswith(f'<article id="escape-{escape.pk}"')
     assert "Retry hid it" in html
     assert "<html" not in html
-    # The phase bar (it shows the version) and the close region come along out of band.
+    # The phase bar (it carries the version) and the close region come along out of band.
     assert 'id="phase-bar" class="phase-bar" hx-swap-oob="true"' in html
     assert 'id="close-region" class="card close-region" hx-swap-oob="true"' in html
     assert Why.objects.get().text == "Retry hid it"
@@ -156,9 +157,64 @@ def test_closing_is_refused_in_the_close_region_naming_each_escape(
     html = response.content.decode()
     region = html[html.index('id="close-region"') :]
     assert response.status_code == 200
-    assert "“Coupon applied twice on retry” has no preventative action yet" in region
-    assert escape.title + "” has no preventative action" not in region
+    # The team asks for root causes too (a new team's default): one message per escape.
+    assert f"“{escape.title}” has no root cause yet" in region
+    assert "“Coupon applied twice on retry” has no root cause and no preventative action" in region
+    for title in (escape.title, "Coupon applied twice on retry"):
+        assert region.count(title) == 1, "named once, not listed again"
     assert board_state(whys_retro) == before
+
+
+def test_without_javascript_a_refused_close_comes_back_as_messages(
+    whys_retro, escape, second_escape, facilitator
+):
+    advance_to(whys_retro, Phase.ACTIONS)
+
+    response = client_for(facilitator).post(url("retro_close", whys_retro), follow=True)
+
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0] == url("retro_detail", whys_retro)
+    assert html.count("has no root cause and no preventative action yet") == 2
+    assert Retrospective.objects.get(pk=whys_retro.pk).phase == Phase.ACTIONS
+
+
+@pytest.mark.parametrize(
+    ("strict", "rule"),
+    [
+        (True, "Closing needs a preventative action and a root cause for every escape."),
+        (False, "Closing needs a preventative action for every escape."),
+    ],
+)
+def test_the_close_region_says_the_teams_rule_and_what_each_escape_lacks(
+    whys_retro, escape, second_escape, facilitator, member, stages, strict, rule
+):
+    team_close_rule_set(team=whys_retro.team, requires_root_cause=strict)
+    advance_to(whys_retro, Phase.ACTIONS)
+    add_action(whys_retro, escape, member, stages[0])
+
+    html = client_for(facilitator).get(url("retro_detail", whys_retro)).content.decode()
+
+    region = html[html.index('id="close-region"') :]
+    assert rule in region
+    assert url("retro_close", whys_retro) in region
+    lacks = "no root cause and no preventative action" if strict else "no preventative action"
+    assert f"Coupon applied twice on retry</a>: {lacks}</li>" in region
+    if strict:
+        assert f"{escape.title}</a>: no root cause</li>" in region
+    else:
+        assert escape.title not in region
+
+
+def test_the_close_region_says_when_nothing_is_missing(whys_retro, escape, second_escape, member):
+    advance_to(whys_retro, Phase.ACTIONS)
+    for e in (escape, second_escape):
+        add_root_cause(whys_retro, e, member)
+        add_action(whys_retro, e, member, e.team.stages.first())
+
+    html = client_for(member).get(url("retro_detail", whys_retro)).content.decode()
+
+    assert "Every escape has what closing needs." in html
+    assert "Still missing" not in html
 
 
 def test_a_stale_phase_click_is_refused_with_a_clear_message(retro, facilitator):
@@ -193,14 +249,17 @@ def test_a_stale_why_edit_shows_the_newer_text_and_keeps_mine(whys_retro, escape
     assert why.text == "Their newer wording"
 
 
-def test_the_board_shows_the_version_and_each_change_raises_it(whys_retro, escape, member):
+def test_the_board_carries_the_version_and_each_change_raises_it(whys_retro, escape, member):
     client = client_for(member)
     before = Retrospective.objects.get(pk=whys_retro.pk).version
     client.post(url("retro_why_add", whys_retro, escape_id=escape.pk), {"text": "One"}, headers=HX)
     client.post(url("retro_why_add", whys_retro, escape_id=escape.pk), {"text": "Two"}, headers=HX)
     after = Retrospective.objects.get(pk=whys_retro.pk).version
     assert after == before + 2
-    assert f"version {after}" in client.get(url("retro_detail", whys_retro)).content.decode()
+    html = client.get(url("retro_detail", whys_retro)).content.decode()
+    # For the live board's script and the tests, as data; people are not shown it.
+    assert f'id="phase-bar" class="phase-bar" data-version="{after}"' in html
+    assert f"version {after}" not in html
 
 
 # --- Controls by phase and role.
@@ -296,9 +355,11 @@ def test_an_open_retro_shows_why_authors(whys_retro, escape, member, facilitator
 # --- Summary and Markdown.
 
 
-def test_the_markdown_download(closed_retro, escape, member):
-    why = Why.objects.get(retro=closed_retro, escape=escape)
-    Why.objects.filter(pk=why.pk).update(root_cause_kind=RootCauseKind.AUTOMATION_SHORTFALL)
+def test_the_markdown_download(closed_retro, escape, second_escape, member):
+    # The closed retro's two root causes, one of each kind.
+    Why.objects.filter(retro=closed_retro, escape=second_escape).update(
+        root_cause_kind=RootCauseKind.PROCESS_FAILURE
+    )
     Escape.objects.filter(pk=escape.pk).update(title="Totals *bold* <b>tag</b>")
 
     response = client_for(member).get(url("retro_summary_markdown", closed_retro))
@@ -312,16 +373,62 @@ def test_the_markdown_download(closed_retro, escape, member):
     assert text.startswith("# Retrospective: Release 2026.11.1 retro\n")
     assert "- Escapes: 2\n" in text
     assert "- Preventative actions: 2\n" in text
-    assert "- Root causes: 0 process failure, 1 automation shortfall\n" in text
-    assert "## 1. Totals \\*bold\\* \\<b\\>tag\\</b\\>\n" in text
+    assert "- Root causes: 1 process failure, 1 automation shortfall\n" in text
+    assert "## 1. Totals \\*bold\\* \\<b>tag\\</b>\n" in text
     assert "- Category: Coverage Gap\n" in text
     assert "- Stage that should have caught it: Integration\n" in text
     assert "- No test covered it (mia) **Root cause: Automation shortfall**\n" in text
     assert (
         "- **Add a contract test for the gateway** — New test at a stage; stage Integration; "
-        "owner mia; due not set; tracker: Draft\n"
+        "owner mia; due not set; tracker: Not pushed — No tracker was connected when the "
+        "retrospective closed.\n"
     ) in text
-    assert "<b>" not in text
+    assert "<" not in text.replace("\\<", ""), "no raw HTML: every < is escaped"
+    assert "- Dot voting: not used\n" in text
+    assert "- Votes:" not in text
+
+
+def test_the_markdown_keeps_dotted_versions_as_typed_and_counts_each_escapes_votes(
+    team, facilitator, member, owner, stages
+):
+    release = Release.objects.create(
+        team=team, version="2026.12.0", released_at=timezone.now() - timedelta(days=3)
+    )
+    basket = make_escape(team, title="2026.12.0 drops the basket on retry", release=release)
+    coupon = make_escape(team, title="Coupon code_field trimmed", release=release)
+    retro = services.retro_create(
+        team=team, facilitator=facilitator, title="2026.12.0 retro", release=release
+    )
+    advance_to(retro, Phase.WHYS)
+    facilitation.voting_open(retro=retro, votes_per_person=3)
+    for voter, escape in ((member, coupon), (member, coupon), (owner, coupon), (owner, basket)):
+        facilitation.vote_cast(retro=retro, escape=escape, voter=voter)
+    facilitation.voting_close(retro=retro)
+    advance_to(retro, Phase.ACTIONS)
+    for e in (basket, coupon):
+        add_root_cause(retro, e, member, text="Only 2026.11 data had the retry_count column")
+        add_action(retro, e, member, stages[0])
+    services.retro_close(retro=retro, by=facilitator)
+
+    text = client_for(member).get(url("retro_summary_markdown", retro)).content.decode()
+
+    assert text.startswith("# Retrospective: 2026.12.0 retro\n")
+    assert "Release: 2026.12.0 ·" in text
+    # Most votes first, as on the board once voting closed.
+    assert text.index("## 1. Coupon code_field trimmed\n") < text.index(
+        "## 2. 2026.12.0 drops the basket on retry\n"
+    )
+    coupon_part, basket_part = text.split("## 2. ")[0].split("## 1. ")[1], text.split("## 2. ")[1]
+    assert "- Votes: 3\n" in coupon_part
+    assert "- Votes: 1\n" in basket_part
+    assert "- Dot voting: 3 votes per person, 4 cast (closed)\n" in text
+    assert "- Only 2026.11 data had the retry_count column (mia)" in text
+    assert "\\" not in text, "nothing here needs a backslash"
+
+    html = client_for(member).get(url("retro_summary", retro)).content.decode()
+    assert "Votes cast (3 per person)" in html
+    assert '<dt>Votes</dt><dd class="votes">3</dd>' in html
+    assert '<dt>Votes</dt><dd class="votes">1</dd>' in html
 
 
 def test_the_summary_page_shows_totals_and_each_escape(closed_retro, viewer, escape):
@@ -332,6 +439,7 @@ def test_the_summary_page_shows_totals_and_each_escape(closed_retro, viewer, esc
     assert "Coverage Gap" in html
     assert "Escapes without an action" in html
     assert url("retro_summary_markdown", closed_retro) in html
+    assert "Votes" not in html, "no dot voting in this retro: nothing to count"
 
 
 # --- Creating.

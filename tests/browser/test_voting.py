@@ -1,6 +1,7 @@
 """Point 4: dot voting. Each participant has a set number of votes; once voting closes every
 board orders the escapes by their votes."""
 
+import re
 import time
 
 import pytest
@@ -47,6 +48,12 @@ def test_dot_voting_keeps_the_allowance_and_then_orders_the_board(people: People
     expect(erik.page.locator(".votes-left")).to_have_text("You have 0 votes left.")
     for title in (first, middle, last):
         expect(vote_button(erik.page, title)).to_be_disabled()
+    # ... and looks it: a spent button is not the same grey box as a live one (point 6 of
+    # issue 10), and says why on hover.
+    spent = vote_button(erik.page, first)
+    expect(spent).to_have_css("cursor", "not-allowed")
+    expect(spent).to_have_css("border-style", "dashed")
+    expect(spent).to_have_attribute("title", re.compile("no votes left"))
 
     # A third vote from a page that still offers the button is refused, with the reason. Wait
     # until the board has caught up with Erik's own votes (the refresh their events bring would

@@ -71,6 +71,11 @@ def team_member_ids(team: Team) -> set[int]:
     return set(Membership.objects.filter(team=team).values_list("user_id", flat=True))
 
 
+def team_membership(*, team_id: int, user: User) -> Membership | None:
+    """The user's membership of the team, or None: for a service that checks a role."""
+    return Membership.objects.filter(team_id=team_id, user=user).first()
+
+
 def can_facilitate(*, team: Team, user: User) -> bool:
     """Whether the user is a facilitator or an admin of the team."""
     return Membership.objects.filter(

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -38,7 +38,7 @@ from retros.models import (
 )
 from retros.signals import actions_changed_send, retro_closed_send
 from teams.models import Team
-from teams.selectors import can_facilitate, team_member_ids, team_membership
+from teams.selectors import RuleDenied, can_facilitate, team_member_ids, team_membership
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +374,7 @@ def _require_may_change(retro: Retrospective, why: Why, by: User) -> None:
     """Refuse an edit or a delete by anyone but the why's author or a facilitator or admin."""
     membership = team_membership(team_id=retro.team_id, user=by)
     if membership is None or not why.changeable_by(membership):
-        raise PermissionDenied(WHY_OWNER_MESSAGE)
+        raise RuleDenied(WHY_OWNER_MESSAGE)
 
 
 @transaction.atomic

@@ -6,7 +6,6 @@ changed, with any error inside it (see retros/views.py for the board's conventio
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
@@ -41,6 +40,7 @@ from retros.views import (
 )
 from teams.decorators import team_view
 from teams.models import Membership
+from teams.selectors import RuleDenied
 
 
 @require_POST
@@ -145,7 +145,7 @@ def retro_why_edit(
     why = get_why_for_retro(retro, why_id)
     if not why.changeable_by(membership):
         # Before the blameless check, which would otherwise hold someone else's why for review.
-        raise PermissionDenied(services.WHY_OWNER_MESSAGE)
+        raise RuleDenied(services.WHY_OWNER_MESSAGE)
     data = _with_suggestion(request.POST)
     form = WhyEditForm(data)
     errors: list[str] = []

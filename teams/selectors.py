@@ -12,6 +12,11 @@ from django.http import Http404
 from teams.models import Membership, Role, Team
 
 
+class RuleDenied(PermissionDenied):
+    """Refused by a rule about one object (a why someone else wrote), not by the role: the
+    403 page shows this message instead of what the role can do."""
+
+
 def teams_for_user(user: User | AnonymousUser) -> QuerySet[Team]:
     """The user's teams, each with `my_role` (their role in it) and its tracker connection."""
     if not user.is_authenticated:

@@ -41,7 +41,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import requires_csrf_token
 
 from teams.models import Membership
-from teams.selectors import get_membership
+from teams.selectors import RuleDenied, get_membership
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 @requires_csrf_token
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return _refusal(request, "403.html", status=403, reason=str(exception))
+    rule = isinstance(exception, RuleDenied)
+    return _refusal(request, "403.html", status=403, reason=str(exception), rule=rule)
 
 
 @requires_csrf_token

@@ -25,7 +25,9 @@ from retros.models import (
     Vote,
     VotingState,
     Why,
+    WhyRevision,
 )
+from retros.selectors import why_history
 from teams.api import PageQuery, membership_for
 from teams.models import Team
 
@@ -52,6 +54,17 @@ class RetroPage(Schema):
     items: list[RetroOut]
 
 
+class WhyRevisionOut(Schema):
+    revision: int = Field(
+        description="The why's revision that read this text (1: as first written)"
+    )
+    text: str
+    written_by: str | None = Field(
+        None, description="Username of who wrote this text; absent when the retro is anonymous"
+    )
+    written_at: datetime
+
+
 class WhyOut(Schema):
     id: int
     parent_id: int | None = Field(description="The why this one answers; null for the first")
@@ -59,6 +72,16 @@ class WhyOut(Schema):
     root_cause_kind: RootCauseKind | None = Field(description="Set on a root cause")
     author: str | None = Field(None, description="Username; absent when the retro is anonymous")
     created_at: datetime
+    revision: int = Field(description="1 until the text is edited; each edit adds one")
+    edited_at: datetime | None = Field(description="When the text was last edited; null if never")
+    edited_by: str | None = Field(
+        None,
+        description="Username of who edited the text last; null if never edited, "
+        "absent when the retro is anonymous",
+    )
+    revisions: list[WhyRevisionOut] = Field(
+        description="The earlier texts, newest first; empty if never edited"
+    )
 
 
 class ActionOut(Schema):
@@ -136,9 +159,20 @@ def _why_out(why: Why, *, anonymous: bool) -> dict[str, Any]:
         "text": why.text,
         "root_cause_kind": why.root_cause_kind or None,
         "created_at": why.created_at,
+        "revision": why.revision,
+        "edited_at": why.edited_at,
+        "revisions": [_revision_out(rev, anonymous=anonymous) for rev in why.revisions.all()],
     }
     if not anonymous:
         out["author"] = why.author.get_username() if why.author else None
+        out["edited_by"] = why.edited_by.get_username() if why.edited_by else None
+    return out
+
+
+def _revision_out(rev: WhyRevision, *, anonymous: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"revision": rev.revision, "text": rev.text, "written_at": rev.written_at}
+    if not anonymous:
+        out["written_by"] = rev.written_by.get_username() if rev.written_by else None
     return out
 
 
@@ -166,7 +200,10 @@ def _action_out(action: PreventativeAction) -> dict[str, Any]:
 def _escape_items(retro: Retrospective) -> list[dict[str, Any]]:
     whys: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
     for why in (
-        Why.objects.filter(retro=retro).select_related("author").order_by("created_at", "id")
+        Why.objects.filter(retro=retro)
+        .select_related("author", "edited_by")
+        .prefetch_related(why_history())
+        .order_by("created_at", "id")
     ):
         whys[why.escape_id].append(_why_out(why, anonymous=retro.anonymous))
     actions: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)

@@ -119,6 +119,9 @@ def _why_lines(nodes: list[WhyNode], *, anonymous: bool, depth: int = 0) -> list
         line = f"{'  ' * depth}- {md_escape(why.text, starts_block=True)}"
         if not anonymous and why.author is not None:
             line += f" ({md_escape(why.author.get_username())})"
+        if why.edited_at is not None:
+            editor = why.edited_by if not anonymous else None
+            line += f" (edited by {md_escape(editor.get_username())})" if editor else " (edited)"
         if why.is_root_cause:
             line += f" **Root cause: {why.get_root_cause_kind_display()}**"
         lines.append(line)

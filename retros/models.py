@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from escapes.models import Escape, PipelineStage, Release
-from teams.models import Team
+from teams.models import Membership, Team
 
 
 class Phase(models.TextChoices):
@@ -118,6 +118,12 @@ class Why(models.Model):
     root_cause_kind = models.CharField(max_length=32, choices=RootCauseKind.choices, blank=True)
     # Bumped on every edit; an edit names the revision it started from (optimistic locking).
     revision = models.PositiveIntegerField(default=1)
+    # Who changed the text last and when (null until edited; no editor in an anonymous retro).
+    # `updated_at` moves with root-cause marking too, so it cannot say when the text changed.
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    edited_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -130,6 +136,38 @@ class Why(models.Model):
     @property
     def is_root_cause(self) -> bool:
         return bool(self.root_cause_kind)
+
+    def changeable_by(self, membership: Membership) -> bool:
+        """Whether the member may edit or delete this why: its author (a writer still), or a
+        facilitator or admin of the team. In an anonymous retro no author is stored, so only
+        they can."""
+        if not membership.can_write:
+            return False
+        return membership.can_facilitate or (
+            self.author_id is not None and self.author_id == membership.user_id
+        )
+
+
+class WhyRevision(models.Model):
+    """An earlier text of a why, kept when an edit replaced it: revision `revision` read
+    `text`, written by `written_by` (none in an anonymous retro) at `written_at`."""
+
+    why = models.ForeignKey(Why, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    text = models.CharField(max_length=WHY_TEXT_MAX)
+    written_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    written_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-revision"]  # newest first, as the history shows them
+        constraints = [
+            models.UniqueConstraint(fields=["why", "revision"], name="why_revision_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.why_id} r{self.revision}"
 
 
 class ActionKind(models.TextChoices):

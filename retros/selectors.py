@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet, Value
+from django.db.models import Count, Prefetch, Q, QuerySet, Value
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -26,6 +26,7 @@ from retros.models import (
     Vote,
     VotingState,
     Why,
+    WhyRevision,
 )
 from teams.models import Team
 
@@ -224,8 +225,17 @@ def my_votes(retro: Retrospective, voter: User) -> dict[int, int]:
     return {row["escape_id"]: row["n"] for row in rows}
 
 
+def why_history() -> Prefetch:
+    """Each why's earlier versions, newest first (one query for the whole board)."""
+    return Prefetch(
+        "revisions",
+        queryset=WhyRevision.objects.select_related("written_by").order_by("-revision"),
+    )
+
+
 def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
-    """Everything the board shows, in six queries whatever its size.
+    """Everything the board shows, in six queries whatever its size (seven when there are
+    whys: their earlier versions).
 
     Once voting has closed the escapes come most-voted first (board order breaks ties);
     `voter` is the member viewing it, whose own votes the cards count as well.
@@ -236,7 +246,10 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
         .order_by("position", "id")
     )
     whys = list(
-        Why.objects.filter(retro=retro).select_related("author").order_by("created_at", "id")
+        Why.objects.filter(retro=retro)
+        .select_related("author", "edited_by")
+        .prefetch_related(why_history())
+        .order_by("created_at", "id")
     )
     actions = list(
         PreventativeAction.objects.filter(retro=retro)

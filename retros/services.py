@@ -34,10 +34,11 @@ from retros.models import (
     RootCauseKind,
     Vote,
     Why,
+    WhyRevision,
 )
 from retros.signals import actions_changed_send, retro_closed_send
 from teams.models import Team
-from teams.selectors import can_facilitate, team_member_ids
+from teams.selectors import RuleDenied, can_facilitate, team_member_ids, team_membership
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ WHY_PHASES: tuple[str, ...] = (Phase.WHYS, Phase.ACTIONS)
 ACTION_PHASES: tuple[str, ...] = (Phase.WHYS, Phase.ACTIONS)
 
 CLOSED_MESSAGE = "This retrospective is closed; it is read-only."
+WHY_OWNER_MESSAGE = "Only its author or the facilitator can change this why."
 
 
 # --- Helpers. Each one that reads the board expects the caller to hold the retro row lock.
@@ -368,12 +370,24 @@ def why_add(
     return why
 
 
+def _require_may_change(retro: Retrospective, why: Why, by: User) -> None:
+    """Refuse an edit or a delete by anyone but the why's author or a facilitator or admin."""
+    membership = team_membership(team_id=retro.team_id, user=by)
+    if membership is None or not why.changeable_by(membership):
+        raise RuleDenied(WHY_OWNER_MESSAGE)
+
+
 @transaction.atomic
-def why_edit(*, why: Why, text: str, expected_revision: int) -> Why:
-    """Change a why's text unless someone changed it since `expected_revision`."""
+def why_edit(*, why: Why, text: str, expected_revision: int, by: User) -> Why:
+    """Change a why's text unless someone changed it since `expected_revision`.
+
+    The text it replaces is kept as a `WhyRevision`, with who wrote it and when, so the
+    board can show "edited by" and the earlier versions.
+    """
     retro = _lock(why.retro)
     _require_phase(retro, WHY_PHASES, "Editing whys")
     fresh = _fresh_why(why)
+    _require_may_change(retro, fresh, by)
     clean, errors = _clean_text(text, field="text", max_length=WHY_TEXT_MAX)
     if errors:
         raise ValidationError(errors)
@@ -390,18 +404,30 @@ def why_edit(*, why: Why, text: str, expected_revision: int) -> Why:
         )
     if clean == fresh.text:
         return fresh
+    # Safe without a unique-violation retry: every write to the retro's whys holds its lock.
+    WhyRevision.objects.create(
+        why=fresh,
+        revision=fresh.revision,
+        text=fresh.text,
+        written_by_id=fresh.edited_by_id if fresh.edited_at else fresh.author_id,
+        written_at=fresh.edited_at or fresh.created_at,
+    )
     fresh.text = clean
-    fresh.revision += 1  # safe: every write to the retro's whys holds the retro lock
-    fresh.save(update_fields=["text", "revision", "updated_at"])
+    fresh.revision += 1
+    # As with the author, an anonymous retro does not store who edited.
+    fresh.edited_by = None if retro.anonymous else by
+    fresh.edited_at = timezone.now()
+    fresh.save(update_fields=["text", "revision", "edited_by", "edited_at", "updated_at"])
     _bump(retro, escape_id=why.escape_id)
     return fresh
 
 
 @transaction.atomic
-def why_delete(*, why: Why) -> None:
+def why_delete(*, why: Why, by: User) -> None:
     retro = _lock(why.retro)
     _require_phase(retro, WHY_PHASES, "Deleting whys")
     fresh = _fresh_why(why)
+    _require_may_change(retro, fresh, by)
     if fresh.children.exists():
         raise ValidationError("This why has answers under it; delete those first.")
     fresh.delete()

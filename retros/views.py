@@ -70,6 +70,10 @@ class Controls:
     whys: bool
     actions: bool
     vote: bool = False
+    # Whys: a facilitator or admin edits and deletes any; everyone else only their own
+    # (`user_id` is compared with each why's author in the template).
+    change_any_why: bool = False
+    user_id: int | None = None
 
     @classmethod
     def of(cls, membership: Membership, retro: Retrospective) -> "Controls":
@@ -83,6 +87,8 @@ class Controls:
             whys=write and retro.phase in services.WHY_PHASES,
             actions=write and retro.phase in services.ACTION_PHASES,
             vote=write and retro.voting == VotingState.OPEN,
+            change_any_why=facilitate and retro.phase in services.WHY_PHASES,
+            user_id=membership.user_id,
         )
 
 

@@ -40,6 +40,7 @@ from retros.views import (
 )
 from teams.decorators import team_view
 from teams.models import Membership
+from teams.selectors import RuleDenied
 
 
 @require_POST
@@ -142,6 +143,9 @@ def retro_why_edit(
 ) -> HttpResponse:
     retro = get_retro_for_team(membership.team, pk)
     why = get_why_for_retro(retro, why_id)
+    if not why.changeable_by(membership):
+        # Before the blameless check, which would otherwise hold someone else's why for review.
+        raise RuleDenied(services.WHY_OWNER_MESSAGE)
     data = _with_suggestion(request.POST)
     form = WhyEditForm(data)
     errors: list[str] = []
@@ -153,7 +157,9 @@ def retro_why_edit(
         held, review = _blameless_hold(data, membership, text)
         if not held:
             errors = _attempt(
-                lambda: services.why_edit(why=why, text=text, expected_revision=revision)
+                lambda: services.why_edit(
+                    why=why, text=text, expected_revision=revision, by=membership.user
+                )
             )
     extra: dict[str, Any] = {}
     if errors:
@@ -180,7 +186,7 @@ def retro_why_delete(
 ) -> HttpResponse:
     retro = get_retro_for_team(membership.team, pk)
     why = get_why_for_retro(retro, why_id)
-    errors = _attempt(lambda: services.why_delete(why=why))
+    errors = _attempt(lambda: services.why_delete(why=why, by=membership.user))
     return _card_response(request, membership, retro, why.escape_id, errors)
 
 

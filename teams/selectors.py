@@ -12,6 +12,11 @@ from django.http import Http404
 from teams.models import Membership, Role, Team
 
 
+class RuleDenied(PermissionDenied):
+    """Refused by a rule about one object (a why someone else wrote), not by the role: the
+    403 page shows this message instead of what the role can do."""
+
+
 def teams_for_user(user: User | AnonymousUser) -> QuerySet[Team]:
     """The user's teams, each with `my_role` (their role in it) and its tracker connection."""
     if not user.is_authenticated:
@@ -69,6 +74,11 @@ def teams_all() -> QuerySet[Team]:
 
 def team_member_ids(team: Team) -> set[int]:
     return set(Membership.objects.filter(team=team).values_list("user_id", flat=True))
+
+
+def team_membership(*, team_id: int, user: User) -> Membership | None:
+    """The user's membership of the team, or None: for a service that checks a role."""
+    return Membership.objects.filter(team_id=team_id, user=user).first()
 
 
 def can_facilitate(*, team: Team, user: User) -> bool:

@@ -136,6 +136,8 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/retros/<int:pk>/close/": F,
     "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/classify/": W,
     "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/whys/": W,
+    # Edit and delete: its author (the world's why is the member's) or a facilitator or admin;
+    # tests/retros/test_why_authorship.py has a member refused on someone else's why.
     "t/<slug:team>/retros/<int:pk>/whys/<int:why_id>/edit/": W,
     "t/<slug:team>/retros/<int:pk>/whys/<int:why_id>/delete/": W,
     "t/<slug:team>/retros/<int:pk>/whys/<int:why_id>/root-cause/": W,
@@ -203,7 +205,10 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
     )
     retro = Retrospective.objects.create(team=team, title="Retro", facilitator=owner, phase="whys")
     RetroEscape.objects.create(retro=retro, escape=escape)
-    why = Why.objects.create(retro=retro, escape=escape, text="Because the mock was lenient")
+    # Written by the member: a why is edited and deleted by its author or a facilitator.
+    why = Why.objects.create(
+        retro=retro, escape=escape, text="Because the mock was lenient", author=member
+    )
     action = PreventativeAction.objects.create(
         retro=retro, escape=escape, kind="new_test", title="Contract test", stage=stage
     )

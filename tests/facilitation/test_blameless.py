@@ -291,7 +291,7 @@ def test_an_edit_that_blames_is_held_back_on_the_revision_it_started_from(
     why = services.why_add(retro=whys_retro, escape=escape, text="Original", author=member)
     client = client_for(member)
     edit = url("retro_why_edit", whys_retro, why_id=why.pk)
-    services.why_edit(why=why, text="Someone else's newer wording", expected_revision=1)
+    services.why_edit(why=why, text="Someone else's newer wording", expected_revision=1, by=member)
 
     response = client.post(edit, {"text": "fred dropped the ball", "revision": 1}, headers=HX)
 

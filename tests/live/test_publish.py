@@ -98,7 +98,9 @@ def test_a_change_to_one_card_names_its_escape_and_a_board_change_does_not(
     with django_capture_on_commit_callbacks(execute=True):
         why = services.why_add(retro=retro, escape=escape, text="No contract test", author=member)
     with django_capture_on_commit_callbacks(execute=True):
-        services.why_edit(why=why, text="No contract test for refunds", expected_revision=1)
+        services.why_edit(
+            why=why, text="No contract test for refunds", expected_revision=1, by=member
+        )
 
     assert [data for _, _, data in published] == [
         {"version": 2},

@@ -326,8 +326,10 @@ def test_a_closed_retro_is_read_only_for_every_service(closed_retro, escape, tea
             retro=closed_retro, escape=escape, category=Category.FLAKINESS, stage=stages[0]
         ),
         lambda: services.why_add(retro=closed_retro, escape=escape, text="More", author=member),
-        lambda: services.why_edit(why=why, text="Changed", expected_revision=why.revision),
-        lambda: services.why_delete(why=why),
+        lambda: services.why_edit(
+            why=why, text="Changed", expected_revision=why.revision, by=member
+        ),
+        lambda: services.why_delete(why=why, by=member),
         lambda: services.why_mark_root_cause(why=why, kind=RootCauseKind.PROCESS_FAILURE),
         lambda: services.why_unmark_root_cause(why=why),
         lambda: add_action(closed_retro, escape, member, stages[0]),
@@ -491,10 +493,10 @@ def test_unmarking_a_root_cause_allows_digging_deeper(whys_retro, escape, member
 
 def test_a_stale_edit_is_refused_and_shows_the_newer_text(whys_retro, escape, member):
     why = services.why_add(retro=whys_retro, escape=escape, text="Original", author=member)
-    services.why_edit(why=why, text="Alice's wording", expected_revision=1)
+    services.why_edit(why=why, text="Alice's wording", expected_revision=1, by=member)
 
     with pytest.raises(ValidationError) as exc:
-        services.why_edit(why=why, text="Bob's wording", expected_revision=1)
+        services.why_edit(why=why, text="Bob's wording", expected_revision=1, by=member)
 
     assert "It now reads: “Alice's wording”" in exc.value.message_dict["text"][0]
     why.refresh_from_db()
@@ -508,9 +510,9 @@ def test_a_why_with_answers_under_it_is_not_deleted(whys_retro, escape, member):
         retro=whys_retro, escape=escape, parent=first, text="Child", author=member
     )
     with pytest.raises(ValidationError, match="delete those first"):
-        services.why_delete(why=first)
-    services.why_delete(why=child)
-    services.why_delete(why=first)
+        services.why_delete(why=first, by=member)
+    services.why_delete(why=child, by=member)
+    services.why_delete(why=first, by=member)
     assert not Why.objects.exists()
 
 
@@ -621,13 +623,13 @@ def test_every_change_bumps_the_version(retro, escape, second_escape, member, st
     changed()
     why = services.why_add(retro=retro, escape=escape, text="Flaky retry", author=member)
     changed()
-    services.why_edit(why=why, text="Retry hid it", expected_revision=why.revision)
+    services.why_edit(why=why, text="Retry hid it", expected_revision=why.revision, by=member)
     changed()
     services.why_mark_root_cause(why=why, kind=RootCauseKind.AUTOMATION_SHORTFALL)
     changed()
     services.why_unmark_root_cause(why=why)
     changed()
-    services.why_delete(why=why)
+    services.why_delete(why=why, by=member)
     changed()
     for e in (escape, second_escape):
         root = services.why_add(retro=retro, escape=e, text="No test for retries", author=member)

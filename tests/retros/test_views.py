@@ -233,7 +233,7 @@ def test_a_stale_phase_click_is_refused_with_a_clear_message(retro, facilitator)
 
 def test_a_stale_why_edit_shows_the_newer_text_and_keeps_mine(whys_retro, escape, member):
     why = services.why_add(retro=whys_retro, escape=escape, text="Original", author=member)
-    services.why_edit(why=why, text="Their newer wording", expected_revision=1)
+    services.why_edit(why=why, text="Their newer wording", expected_revision=1, by=member)
 
     response = client_for(member).post(
         url("retro_why_edit", whys_retro, why_id=why.pk),

@@ -71,7 +71,7 @@ def classify(retro, escape, category, stages) -> None:
 def test_every_category_has_blameless_default_questions_and_a_suggested_kind(team):
     guide = team_guide(team)
     for category in Category:
-        questions = guide.for_category(category).questions
+        questions = guide.categories[category].questions
         assert 3 <= len(questions) <= QUESTIONS_MAX
         assert all(len(q) <= QUESTION_LENGTH_MAX and q.endswith("?") for q in questions)
         assert not any(re.search(r"\bwho\b", q, re.I) for q in questions)  # the system, not people
@@ -185,7 +185,7 @@ def test_saving_the_questions_refreshes_every_open_board_of_the_team(categorize_
 
 def test_reset_and_empty_text_and_the_defaults_themselves_leave_no_row(team, facilitator):
     guide_questions_set(team=team, category=Category.FLAKINESS, text="Q?", by=facilitator)
-    assert team_guide(team).for_category(Category.FLAKINESS).customized
+    assert team_guide(team).categories[Category.FLAKINESS].customized
     assert guide_questions_reset(team=team, category=Category.FLAKINESS) == list(
         DEFAULT_QUESTIONS[Category.FLAKINESS]
     )
@@ -236,7 +236,7 @@ def test_an_empty_list_says_the_defaults_are_used_again(team, owner):
     assert "The list was empty, so Coverage Gap uses the default questions again." in (
         response.content.decode()
     )
-    assert not team_guide(team).for_category(Category.COVERAGE_GAP).customized
+    assert not team_guide(team).categories[Category.COVERAGE_GAP].customized
 
 
 def test_too_many_or_too_long_questions_are_refused_beside_the_field(team, facilitator):

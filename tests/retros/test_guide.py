@@ -345,3 +345,10 @@ def test_an_existing_action_keeps_its_own_kind_in_its_edit_form(
         html.index(f'id="action-{action.pk}"') : html.index("Add a preventative action")
     ]
     assert selected_kind(edit_form) == ActionKind.PROCESS_CHANGE
+
+
+def test_the_retro_list_links_facilitators_only_to_the_guide(team, facilitator, member):
+    url = reverse("retro_list", kwargs={"team": team.slug})
+    link = f'href="{guide_url(team)}"'
+    assert link in client_for(facilitator).get(url).content.decode()
+    assert link not in client_for(member).get(url).content.decode()

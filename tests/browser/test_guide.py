@@ -5,7 +5,7 @@ the category's kind of action."""
 import re
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import ViewportSize, expect
 
 from tests.browser.board import (
     COUPON,
@@ -21,7 +21,7 @@ from tests.browser.people import People
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def test_a_card_asks_its_categorys_questions_and_follows_the_teams_edits(people: People):

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from escapes.models import Escape, PipelineStage, Release
+from escapes.models import Category, Escape, PipelineStage, Release
 from teams.models import Membership, Team
 
 
@@ -288,3 +288,31 @@ class PreventativeAction(models.Model):
         return TicketState(
             "Draft", "Becomes a ticket when the retrospective closes, if a tracker is connected."
         )
+
+
+class GuidingQuestions(models.Model):
+    """A team's own guiding questions for the Five Whys of one category, one per line.
+
+    No row means the defaults of retros/guide.py; resetting deletes the row, so a team that
+    never edited its questions gets improved defaults as they come.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    category = models.CharField(max_length=32, choices=Category.choices)
+    text = models.TextField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "category"], name="guiding_questions_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_id}: {self.category}"
+
+    @property
+    def questions(self) -> list[str]:
+        return [line for line in self.text.splitlines() if line.strip()]

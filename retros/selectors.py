@@ -18,7 +18,9 @@ from escapes.models import Category, Escape, PipelineStage
 from escapes.selectors import escapes_of_team, stages_of_team
 from escapes.timespans import format_duration
 from retros.closing import CloseGap, close_gaps
+from retros.guide import Guide, guide_of
 from retros.models import (
+    GuidingQuestions,
     PreventativeAction,
     RetroEscape,
     Retrospective,
@@ -287,6 +289,12 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
         members=members,
         votes_used=sum(card.my_votes for card in cards),
     )
+
+
+def team_guide(team: Team) -> Guide:
+    """The team's guiding questions per category (the defaults where it has none), in one
+    query."""
+    return guide_of(list(GuidingQuestions.objects.filter(team=team)))
 
 
 def team_member_names(team: Team) -> list[str]:

@@ -2,11 +2,15 @@
 
 from django.urls import path
 
-from retros import stream, views, views_cards, views_facilitation
+from retros import stream, views, views_cards, views_facilitation, views_guide
 
 urlpatterns = [
     path("", views.retro_list, name="retro_list"),
     path("new/", views.retro_create, name="retro_create"),
+    # The team's guiding questions for the Five Whys (retros/views_guide.py).
+    path("guide/", views_guide.retro_guide, name="retro_guide"),
+    path("guide/<str:category>/", views_guide.retro_guide_save, name="retro_guide_save"),
+    path("guide/<str:category>/reset/", views_guide.retro_guide_reset, name="retro_guide_reset"),
     path("<int:pk>/", views.retro_detail, name="retro_detail"),
     path("<int:pk>/summary/", views.retro_summary, name="retro_summary"),
     path("<int:pk>/summary.md", views.retro_summary_markdown, name="retro_summary_markdown"),

@@ -35,10 +35,10 @@ from retros.forms import (
     RetroCreateForm,
     form_messages,
 )
+from retros.guide import GUIDE_PHASES, UNCLASSIFIED_PROMPT
 from retros.markdown import retro_markdown
 from retros.models import (
     PHASE_ORDER,
-    ActionKind,
     Phase,
     Retrospective,
     RootCauseKind,
@@ -53,6 +53,7 @@ from retros.selectors import (
     my_votes,
     retro_board,
     retros_for_team,
+    team_guide,
 )
 from teams.decorators import team_view
 from teams.models import Membership
@@ -156,9 +157,11 @@ def _context(membership: Membership, retro: Retrospective, **extra: Any) -> dict
         "prev_phase": Phase(PHASE_ORDER[index - 1]) if 0 < index < len(PHASE_ORDER) - 1 else None,
         "next_phase": Phase(PHASE_ORDER[index + 1]) if index < len(PHASE_ORDER) - 2 else None,
         "categories": Category.choices,
-        "action_kinds": ActionKind.choices,
         "root_cause_kinds": RootCauseKind.choices,
         "addable_escapes": list(escapes_addable_to_retro(retro)) if controls.gather else [],
+        # The leak bucket's guiding questions, in the phases that ask them (retros/guide.py).
+        "guide": team_guide(membership.team) if retro.phase in GUIDE_PHASES else None,
+        "unclassified_prompt": UNCLASSIFIED_PROMPT,
     }
     context.update(extra)
     return context

@@ -154,6 +154,11 @@ def classify(page: Page, title: str, *, category: str, stage: str) -> None:
     form.locator("select[name=category]").select_option(label=category)
     form.locator("select[name=stage]").select_option(label=stage)
     form.get_by_role("button", name="Save classification").click()
+    # Wait for the saved card: a click that follows at once (Next phase) could otherwise land
+    # on a region the answer is about to replace.
+    saved = classification(page, title).locator(".badge").first
+    expect(saved).to_have_text(category)
+    expect(classification(page, title)).to_contain_text(f"should have caught it: {stage}")
 
 
 def classification(page: Page, title: str) -> Locator:

@@ -764,6 +764,34 @@ def test_a_refused_action_keeps_what_was_typed(whys_retro, escape, member, stage
     assert not PreventativeAction.objects.exists()
 
 
+def test_a_refused_action_is_answered_beside_its_button(whys_retro, escape, member, owner):
+    """Issue 10, point 6: "New test at a stage" without a stage used to fail with the error at
+    the top of the card, far above the button that was pressed."""
+    response = client_for(member).post(
+        url("retro_action_add", whys_retro, escape_id=escape.pk),
+        {"kind": ActionKind.NEW_TEST, "stage": "", "title": "A test", "owner": owner.pk},
+        headers=HX,
+    )
+    html = response.content.decode()
+    form_start = html.index(url("retro_action_add", whys_retro, escape_id=escape.pk))
+    error = html.index('class="errors card-errors" role="alert"')
+    button = html.index(">Add action</button>")
+    assert form_start < error < button
+    assert html.count('class="errors card-errors"') == 1
+    assert not PreventativeAction.objects.exists()
+
+
+def test_a_refusal_whose_form_is_gone_is_shown_at_the_top_of_the_card(whys_retro, escape, member):
+    """A why refused because the retro stepped back: the why form is no longer on the card."""
+    services.retro_reopen(retro=whys_retro, expected_phase=Phase.WHYS)
+    response = client_for(member).post(
+        url("retro_why_add", whys_retro, escape_id=escape.pk), {"text": "Late"}, headers=HX
+    )
+    html = response.content.decode()
+    assert html.count('class="errors card-errors"') == 1
+    assert "Late" not in html.split('class="errors card-errors"')[0]
+
+
 def test_an_action_is_edited_from_its_card(whys_retro, escape, member, owner, stages):
     action = add_action(whys_retro, escape, member, stages[0])
     response = client_for(member).post(

@@ -7,6 +7,7 @@ from django.db.models import Count, OuterRef, QuerySet
 from django.http import Http404
 
 from escapes.models import Escape, EscapeQuerySet, PipelineStage, Release, StageCatch
+from escapes.selectors import stages_of_team
 from teams.models import Team
 
 
@@ -38,7 +39,7 @@ class ReleaseRow:
 
 
 def stages_for_team(team: Team) -> list[PipelineStage]:
-    return list(team.stages.order_by("position", "id"))
+    return list(stages_of_team(team.pk))
 
 
 def stages_with_usage(team: Team) -> QuerySet[PipelineStage]:

@@ -138,8 +138,8 @@ def escapes_of_team(team_id: int | OuterRef) -> EscapeQuerySet:
 
 
 def stages_of_team(team_id: int) -> QuerySet[PipelineStage]:
-    """The team's stages in the model's order, for another app to order, filter or read."""
-    return PipelineStage.objects.filter(team_id=team_id)
+    """The team's stages in pipeline order: the one definition of that order."""
+    return PipelineStage.objects.filter(team_id=team_id).order_by("position", "id")
 
 
 def stages_of_teams(team_ids: Collection[int]) -> QuerySet[PipelineStage]:
@@ -147,7 +147,7 @@ def stages_of_teams(team_ids: Collection[int]) -> QuerySet[PipelineStage]:
 
 
 def team_stages(team: Team) -> QuerySet[PipelineStage]:
-    return PipelineStage.objects.filter(team=team).order_by("position", "id")
+    return stages_of_team(team.pk)
 
 
 def team_releases(team: Team) -> QuerySet[Release]:

@@ -476,7 +476,7 @@ def team_metrics(team: Team, start: date, end: date) -> TeamMetrics:
     """
     date_range = DateRange(start, end, team.tzinfo)
     lower, upper = date_range.start_utc, date_range.end_utc
-    stages = list(stages_of_team(team.pk).order_by("position", "id").values_list("id", "name"))
+    stages = list(stages_of_team(team.pk).values_list("id", "name"))
     in_range = escapes_of_team(team.pk).filter(detected_at__gte=lower, detected_at__lt=upper)
     rows = [EscapeRow(*values) for values in in_range.order_by().values_list(*ESCAPE_ROW_FIELDS)]
     catches = [

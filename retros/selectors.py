@@ -278,7 +278,7 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
     ]
     if retro.voting == VotingState.CLOSED:
         cards.sort(key=lambda card: -card.votes)  # stable: ties keep the board order
-    stages = list(stages_of_team(retro.team_id).order_by("position", "id"))
+    stages = list(stages_of_team(retro.team_id))
     members = list(
         User.objects.filter(memberships__team_id=retro.team_id).order_by("username").distinct()
     )

@@ -64,8 +64,12 @@ from tests.browser.board import (  # noqa: E402
     classify,
     create_retro,
     current_phase,
+    facilitate,
+    facilitator_tools,
     mark_root_cause,
     open_board,
+    open_card,
+    overview_row,
     timer_display,
     timer_seconds,
     vote_button,
@@ -135,13 +139,15 @@ def one_round(run: Run, people: dict[str, Page], stack: Stack, number: int) -> N
         "escape added",
         f.get_by_role("button", name="Add escape").click,
         engineers,
-        lambda p: card(p, REFUND),
+        lambda p: overview_row(p, REFUND),
     )
     for phase in ("Categorize", "Five Whys"):
         run.timed("phase moved", partial(advance, f, phase), engineers, in_phase(phase))
 
-    # Engineer A's changes, watched by B and the facilitator.
+    # Engineer A's changes, watched by B and the facilitator, who have the card open.
     watchers = [b, f]
+    for page in watchers:
+        open_card(page, SSO)
     first, deeper = f"Round {number}: staging serves one domain", f"Round {number}: nobody asked"
     edited = f"Round {number}: nobody asks"
     run.timed(
@@ -187,6 +193,7 @@ def one_round(run: Run, people: dict[str, Page], stack: Stack, number: int) -> N
 
     # The facilitator's changes, watched by both engineers.
     last = card_order(f)[-1]
+    open_card(f, last)
     run.timed(
         "focus",
         card(f, last).get_by_role("button", name="Focus").click,
@@ -195,16 +202,16 @@ def one_round(run: Run, people: dict[str, Page], stack: Stack, number: int) -> N
             has=p.get_by_role("heading", name=last, exact=True)
         ),
     )
-    f.get_by_label("Minutes", exact=True).fill("2")
+    facilitator_tools(f).get_by_label("Minutes", exact=True).fill("2")
     run.timed(
         "timer started",
-        f.get_by_role("button", name="Start timer").click,
+        lambda: facilitate(f, "Start timer"),
         engineers,
         lambda p: timer_display(p).filter(has_text=re.compile(r"^\s*0[12]:\d\d\s*$")),
     )
     run.timed(
         "timer paused",
-        f.get_by_role("button", name="Pause").click,
+        lambda: facilitate(f, "Pause"),
         engineers,
         lambda p: p.locator("#facilitation-bar .timer").filter(has_text="paused"),
     )
@@ -212,20 +219,22 @@ def one_round(run: Run, people: dict[str, Page], stack: Stack, number: int) -> N
     extended = f"{(paused + 60) // 60:02d}:{(paused + 60) % 60:02d}"
     run.timed(
         "timer extended",
-        f.get_by_role("button", name="+1 min").click,
+        lambda: facilitate(f, "+1 min"),
         engineers,
         lambda p: timer_display(p).filter(has_text=exactly(extended)),
     )
-    f.get_by_role("button", name="Resume").click()
+    facilitate(f, "Resume")
     for page in engineers:
         expect(page.locator("#facilitation-bar .timer")).not_to_contain_text("paused")
     run.timed(
         "voting opened",
-        f.get_by_role("button", name="Open dot voting").click,
+        lambda: facilitate(f, "Open dot voting"),
         engineers,
         lambda p: p.locator("#facilitation-bar").filter(has_text="Dot voting is open"),
     )
 
+    for page in [a, *watchers]:  # the focus opened the last card; back to the one discussed
+        open_card(page, SSO)
     run.timed(
         "vote",
         vote_button(a, SSO).click,
@@ -241,7 +250,7 @@ def one_round(run: Run, people: dict[str, Page], stack: Stack, number: int) -> N
     )
     run.timed(
         "voting closed",
-        f.get_by_role("button", name="Close voting").click,
+        lambda: facilitate(f, "Close voting"),
         engineers,
         lambda p: p.locator("#facilitation-bar").filter(has_text="Voting has closed"),
     )

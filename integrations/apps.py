@@ -5,7 +5,10 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
 
     def ready(self) -> None:
-        from integrations.receivers import on_retro_closed
-        from retros.signals import retro_closed
+        from integrations.receivers import on_retro_closed, on_tracker_target_asked
+        from retros.signals import retro_closed, tracker_target_asked
 
         retro_closed.connect(on_retro_closed, dispatch_uid="integrations.pushes_queue")
+        tracker_target_asked.connect(
+            on_tracker_target_asked, dispatch_uid="integrations.tracker_target"
+        )

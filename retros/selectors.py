@@ -38,6 +38,14 @@ PICKABLE_ESCAPES_MAX = 200
 UNCLASSIFIED = "Unclassified"
 
 
+# The overview's column is narrow: one word per leak bucket (the card says it in full).
+CATEGORY_SHORT: dict[str, str] = {
+    Category.COVERAGE_GAP: "Coverage",
+    Category.ENVIRONMENT_MISMATCH: "Environment",
+    Category.FLAKINESS: "Flaky",
+}
+
+
 @dataclass
 class WhyNode:
     why: Why
@@ -66,6 +74,11 @@ class EscapeCard:
     @property
     def needs_action(self) -> bool:
         return not self.actions
+
+    @property
+    def category_short(self) -> str:
+        """The category in a word, for the board's overview; empty when not classified."""
+        return CATEGORY_SHORT.get(self.escape.category, "")
 
     @property
     def has_root_cause(self) -> bool:

@@ -5,10 +5,13 @@ writes in that transaction; one that queues work does it on commit. retros/ neve
 its receivers.
 """
 
+from dataclasses import dataclass
+
 from django.dispatch import Signal
 
 from escapes.models import Escape
 from retros.models import Retrospective
+from teams.models import Team
 
 # The retro is closing: its phase is CLOSED and the retro row is locked. Receivers may write
 # rows that must exist exactly when the close commits (the push outbox).
@@ -24,3 +27,27 @@ def retro_closed_send(*, retro: Retrospective) -> None:
 
 def actions_changed_send(*, escape: Escape) -> None:
     actions_changed.send(sender=Retrospective, escape=escape)
+
+
+@dataclass(frozen=True)
+class TrackerTarget:
+    """Where a team's preventative actions go as tickets when a retro closes."""
+
+    connected: bool
+    tracker: str = ""  # "Jira Cloud", "Azure DevOps"…
+    where: str = ""  # "project PAY, the upcoming sprint of board 12"
+
+
+NO_TRACKER = TrackerTarget(connected=False)
+
+# A question rather than a notice: "where will this team's tickets go?" The app that keeps
+# tracker connections (integrations/) answers with a TrackerTarget; nobody answering means
+# no tracker is connected.
+tracker_target_asked = Signal()
+
+
+def tracker_target(team: Team) -> TrackerTarget:
+    for _receiver, answer in tracker_target_asked.send(sender=Team, team=team):
+        if isinstance(answer, TrackerTarget):
+            return answer
+    return NO_TRACKER

@@ -22,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -55,6 +56,7 @@ from retros.selectors import (
     retros_for_team,
     team_guide,
 )
+from retros.signals import tracker_target
 from teams.decorators import team_view
 from teams.models import Membership
 
@@ -162,6 +164,8 @@ def _context(membership: Membership, retro: Retrospective, **extra: Any) -> dict
         # The leak bucket's guiding questions, in the phases that ask them (retros/guide.py).
         "guide": team_guide(membership.team) if retro.phase in GUIDE_PHASES else None,
         "unclassified_prompt": UNCLASSIFIED_PROMPT,
+        # Where tickets will go, said before closing too; asked (one query) only if shown.
+        "tracker": SimpleLazyObject(lambda: tracker_target(membership.team)),
     }
     context.update(extra)
     return context
@@ -175,7 +179,8 @@ def _card_response(
     errors: Iterable[str] = (),
     **extra: Any,
 ) -> HttpResponse:
-    """The escape's card, plus the phase bar and close region out of band (they count it)."""
+    """The escape's card, plus the phase bar, overview and close region out of band (they
+    count it)."""
     errors = list(errors)
     if not _is_htmx(request):
         for message in errors:
@@ -186,6 +191,7 @@ def _card_response(
     html = render_to_string(f"{BOARD}#escape_card", context, request)
     oob = {**context, "oob": True}
     html += render_to_string(f"{BOARD}#phase_bar", oob, request)
+    html += render_to_string(f"{BOARD}#overview", oob, request)
     html += render_to_string(f"{BOARD}#close_region", oob, request)
     return HttpResponse(html)
 

@@ -52,14 +52,16 @@ def retro_classify(
     escape = get_retro_escape(retro, escape_id)
     form = ClassifyForm(request.POST, team=membership.team)
     if not form.is_valid():
-        return _card_response(request, membership, retro, escape.pk, form_messages(form))
+        return _card_response(
+            request, membership, retro, escape.pk, form_messages(form), error_for="classify"
+        )
     data = form.cleaned_data
     errors = _attempt(
         lambda: services.retro_escape_classify(
             retro=retro, escape=escape, category=data["category"], stage=data["stage"]
         )
     )
-    return _card_response(request, membership, retro, escape.pk, errors)
+    return _card_response(request, membership, retro, escape.pk, errors, error_for="classify")
 
 
 @require_POST
@@ -176,7 +178,9 @@ def retro_why_edit(
         }
         if not _is_htmx(request):
             return _held_page(request, membership, retro, why.escape_id, extra)
-    return _card_response(request, membership, retro, why.escape_id, errors, **extra)
+    return _card_response(
+        request, membership, retro, why.escape_id, errors, **extra, **_at_why(why.pk)
+    )
 
 
 @require_POST
@@ -187,7 +191,7 @@ def retro_why_delete(
     retro = get_retro_for_team(membership.team, pk)
     why = get_why_for_retro(retro, why_id)
     errors = _attempt(lambda: services.why_delete(why=why, by=membership.user))
-    return _card_response(request, membership, retro, why.escape_id, errors)
+    return _card_response(request, membership, retro, why.escape_id, errors, **_at_why(why.pk))
 
 
 @require_POST
@@ -203,7 +207,7 @@ def retro_why_mark_root_cause(
         errors = _attempt(lambda: services.why_mark_root_cause(why=why, kind=kind))
     else:
         errors = form_messages(form)
-    return _card_response(request, membership, retro, why.escape_id, errors)
+    return _card_response(request, membership, retro, why.escape_id, errors, **_at_why(why.pk))
 
 
 @require_POST
@@ -214,7 +218,7 @@ def retro_why_unmark_root_cause(
     retro = get_retro_for_team(membership.team, pk)
     why = get_why_for_retro(retro, why_id)
     errors = _attempt(lambda: services.why_unmark_root_cause(why=why))
-    return _card_response(request, membership, retro, why.escape_id, errors)
+    return _card_response(request, membership, retro, why.escape_id, errors, **_at_why(why.pk))
 
 
 @require_POST
@@ -260,7 +264,9 @@ def retro_action_edit(
         if errors
         else {}
     )
-    return _card_response(request, membership, retro, action.escape_id, errors, **extra)
+    return _card_response(
+        request, membership, retro, action.escape_id, errors, **extra, **_at_action(action.pk)
+    )
 
 
 @require_POST
@@ -271,4 +277,18 @@ def retro_action_delete(
     retro = get_retro_for_team(membership.team, pk)
     action = get_action_for_retro(retro, action_id)
     errors = _attempt(lambda: services.action_delete(action=action))
-    return _card_response(request, membership, retro, action.escape_id, errors)
+    return _card_response(
+        request, membership, retro, action.escape_id, errors, **_at_action(action.pk)
+    )
+
+
+# A refusal is shown beside the control that caused it (templates/retros/retro_detail.html):
+# `error_for` names the kind of control, `error_target` the why or action it belongs to.
+
+
+def _at_why(why_id: int) -> dict[str, Any]:
+    return {"error_for": "why", "error_target": why_id}
+
+
+def _at_action(action_id: int) -> dict[str, Any]:
+    return {"error_for": "action", "error_target": action_id}

@@ -39,15 +39,19 @@ def _card_with_bar(
     escape_id: int,
     errors: list[str],
 ) -> HttpResponse:
-    """The escape's card, and the facilitation bar out of band (it counts votes left)."""
+    """The escape's card, and out of band the facilitation bar (it counts votes left) and
+    the overview (it counts votes)."""
     if not _is_htmx(request):
         for message in errors:
             messages.error(request, message)
         return redirect(_board_url(retro, f"escape-{escape_id}"))
-    context = _context(membership, retro, error_escape_id=escape_id, card_errors=errors)
+    context = _context(
+        membership, retro, error_escape_id=escape_id, card_errors=errors, error_for="vote"
+    )
     context["card"] = context["board"].card(escape_id)
     html = render_to_string(f"{BOARD}#escape_card", context, request)
-    return HttpResponse(html + _facilitation_bar(context, request))
+    overview = render_to_string(f"{BOARD}#overview", {**context, "oob": True}, request)
+    return HttpResponse(html + _facilitation_bar(context, request) + overview)
 
 
 def _facilitate(

@@ -113,9 +113,39 @@ def advance_to_whys(page: Page) -> None:
 
 
 def card(page: Page, title: str) -> Locator:
+    """The escape's card, whether it is the one open or hidden behind the overview."""
     return page.locator("article.escape-card").filter(
-        has=page.get_by_role("heading", name=title, exact=True)
+        has=page.get_by_role("heading", name=title, exact=True, include_hidden=True)
     )
+
+
+def overview_row(page: Page, title: str) -> Locator:
+    return page.locator("#overview tbody tr").filter(
+        has=page.get_by_role("link", name=title, exact=True)
+    )
+
+
+def open_card(page: Page, title: str) -> Locator:
+    """Open the escape from the overview, as a person would, and wait for its card."""
+    the_card = card(page, title)
+    if not the_card.is_visible():
+        overview_row(page, title).get_by_role("link", name=title, exact=True).click()
+    expect(the_card).to_be_visible()
+    return the_card
+
+
+def facilitator_tools(page: Page) -> Locator:
+    """The facilitator's "Facilitate" panel of the sticky bar, opened."""
+    tools = page.locator("#facilitation-bar details.facilitator-tools")
+    if tools.get_attribute("open") is None:
+        tools.locator("summary").click()
+    expect(tools.locator(".tools-panel")).to_be_visible()
+    return tools
+
+
+def facilitate(page: Page, button: str) -> None:
+    """Press one of the facilitator's controls, opening the "Facilitate" panel if needed."""
+    facilitator_tools(page).get_by_role("button", name=button, exact=True).click()
 
 
 def escape_id(page: Page, title: str) -> int:
@@ -128,12 +158,13 @@ def card_order(page: Page) -> list[str]:
 
 
 def first_why_field(page: Page, title: str) -> Locator:
-    return card(page, title).locator("input[id^=why-new-]")
+    """The card's first-why field, its card opened."""
+    return open_card(page, title).locator("input[id^=why-new-]")
 
 
 def add_first_why(page: Page, title: str, text: str) -> None:
     """Type a why into the card's first-why field and press "Add why" (not waiting)."""
-    form = card(page, title).locator("form:has(input[id^=why-new-])")
+    form = open_card(page, title).locator("form:has(input[id^=why-new-])")
     form.locator("input[name=text]").fill(text)
     form.get_by_role("button", name="Add why").click()
 
@@ -150,6 +181,7 @@ def why_item(page: Page, title: str, text: str) -> Locator:
 
 
 def classify(page: Page, title: str, *, category: str, stage: str) -> None:
+    open_card(page, title)
     form = classification(page, title)
     form.locator("select[name=category]").select_option(label=category)
     form.locator("select[name=stage]").select_option(label=stage)
@@ -166,13 +198,14 @@ def classification(page: Page, title: str) -> Locator:
 
 
 def mark_root_cause(page: Page, title: str, why_text: str, kind: str) -> None:
+    open_card(page, title)
     item = why_item(page, title, why_text)
     item.locator("select[name=kind]").first.select_option(label=kind)
     item.get_by_role("button", name="Mark root cause").first.click()
 
 
 def vote_button(page: Page, title: str) -> Locator:
-    return card(page, title).get_by_role("button", name="+ Vote")
+    return open_card(page, title).get_by_role("button", name="+ Vote")
 
 
 def votes(page: Page, title: str) -> Locator:
@@ -180,7 +213,7 @@ def votes(page: Page, title: str) -> Locator:
 
 
 def add_action(page: Page, title: str, *, action: str, owner: str, kind: str) -> None:
-    the_card = card(page, title)
+    the_card = open_card(page, title)
     the_card.get_by_text("Add a preventative action").click()
     form = the_card.locator("form:has(input[id^=new-action-])")
     form.get_by_label("Title").fill(action)

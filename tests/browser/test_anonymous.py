@@ -15,6 +15,7 @@ from tests.browser.board import (
     advance_to_whys,
     card,
     create_retro,
+    facilitate,
     open_board,
     vote_button,
     votes,
@@ -64,7 +65,7 @@ def test_an_anonymous_retro_shows_no_author_on_any_board_nor_in_the_api(
     for username, (escape, text) in WHYS.items():
         add_first_why(crowd[username].page, escape, text)
         expect(why_texts(crowd[username].page, escape, text)).to_have_count(1)
-    facilitator.page.get_by_role("button", name="Open dot voting").click()
+    facilitate(facilitator.page, "Open dot voting")
     vote_button(crowd["engineer"].page, SSO).click()
 
     for person in crowd.values():

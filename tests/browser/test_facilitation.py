@@ -17,9 +17,13 @@ from tests.browser.board import (
     card_order,
     create_retro,
     current_phase,
+    facilitate,
+    facilitator_tools,
     first_why_field,
     ms_left,
     open_board,
+    open_card,
+    overview_row,
     timer_display,
     timer_seconds,
     timer_seconds_below,
@@ -47,7 +51,10 @@ def _facilitation_controls_absent(page: Page) -> None:
     expect(_phase_controls(page)).to_have_count(0)
     expect(page.locator("#facilitation-bar .timer-controls")).to_have_count(0)
     for button in ("Focus", "Open dot voting", "Start timer", "Add escape", "Remove from retro"):
-        expect(page.get_by_role("button", name=button, exact=True)).to_have_count(0)
+        # Hidden ones too: the cards behind the overview must not carry them either.
+        expect(
+            page.get_by_role("button", name=button, exact=True, include_hidden=True)
+        ).to_have_count(0)
 
 
 def test_only_the_facilitator_moves_phases_and_every_board_follows(people: People):
@@ -55,11 +62,17 @@ def test_only_the_facilitator_moves_phases_and_every_board_follows(people: Peopl
         people, "Phases retro", escapes=(SSO, COUPON)
     )
     expect(_phase_controls(facilitator.page)).to_be_visible()
-    expect(facilitator.page.get_by_role("button", name="Start timer")).to_be_visible()
+    # The facilitator's controls wait in the "Facilitate" panel of the sticky bar.
+    expect(facilitator.page.locator("#facilitation-bar .facilitator-tools summary")).to_be_visible()
+    expect(
+        facilitator.page.get_by_role("button", name="Start timer", include_hidden=True)
+    ).to_have_count(1)
     for engineer in engineers:
         _facilitation_controls_absent(engineer.page)
         # Gather: the facilitator lines up the escapes; nobody classifies or asks why yet.
-        expect(engineer.page.get_by_role("button", name="Save classification")).to_have_count(0)
+        expect(
+            engineer.page.get_by_role("button", name="Save classification", include_hidden=True)
+        ).to_have_count(0)
         expect(engineer.page.locator("input[id^=why-new-]")).to_have_count(0)
 
     # An escape added by the facilitator appears on every board.
@@ -68,13 +81,16 @@ def test_only_the_facilitator_moves_phases_and_every_board_follows(people: Peopl
     start = time.monotonic()
     facilitator.page.get_by_role("button", name="Add escape").click()
     for engineer in engineers:
-        expect(card(engineer.page, REFUND)).to_be_visible(timeout=ms_left(start))
+        expect(overview_row(engineer.page, REFUND)).to_be_visible(timeout=ms_left(start))
+        expect(card(engineer.page, REFUND)).to_have_count(1)
 
     start = time.monotonic()
     advance(facilitator.page, "Categorize")
     for engineer in engineers:
         expect(current_phase(engineer.page)).to_have_text("Categorize", timeout=ms_left(start))
-        expect(engineer.page.get_by_role("button", name="Save classification")).to_have_count(3)
+        expect(
+            engineer.page.get_by_role("button", name="Save classification", include_hidden=True)
+        ).to_have_count(3)
         expect(engineer.page.locator("input[id^=why-new-]")).to_have_count(0)
 
     start = time.monotonic()
@@ -98,9 +114,9 @@ def test_the_facilitators_timer_counts_down_on_every_screen(people: People):
     for engineer in engineers:
         expect(timer_display(engineer.page)).to_have_text("–")
 
-    facilitator.page.get_by_label("Minutes", exact=True).fill("2")
+    facilitator_tools(facilitator.page).get_by_label("Minutes", exact=True).fill("2")
     start = time.monotonic()
-    facilitator.page.get_by_role("button", name="Start timer").click()
+    facilitate(facilitator.page, "Start timer")
     mm_ss = re.compile(r"^0[12]:\d\d$")
     for engineer in engineers:
         expect(timer_display(engineer.page)).to_have_text(mm_ss, timeout=ms_left(start))
@@ -117,7 +133,7 @@ def test_the_facilitators_timer_counts_down_on_every_screen(people: People):
         assert 1 <= was - now <= took + 2, f"the timer went from {was} to {now} s in {took:.1f} s"
 
     start = time.monotonic()
-    facilitator.page.get_by_role("button", name="Pause").click()
+    facilitate(facilitator.page, "Pause")
     for engineer in engineers:
         expect(engineer.page.locator("#facilitation-bar .timer")).to_contain_text(
             "paused", timeout=ms_left(start)
@@ -128,12 +144,12 @@ def test_the_facilitators_timer_counts_down_on_every_screen(people: People):
         assert timer_seconds(engineer.page) == paused
 
     start = time.monotonic()
-    facilitator.page.get_by_role("button", name="+1 min").click()
+    facilitate(facilitator.page, "+1 min")
     extended = f"{(paused + 60) // 60:02d}:{(paused + 60) % 60:02d}"
     for engineer in engineers:
         expect(timer_display(engineer.page)).to_have_text(extended, timeout=ms_left(start))
 
-    facilitator.page.get_by_role("button", name="Resume").click()
+    facilitate(facilitator.page, "Resume")
     for engineer in engineers:
         expect(engineer.page.locator("#facilitation-bar .timer")).not_to_contain_text("paused")
     resumed = [timer_seconds(e.page) for e in engineers]
@@ -150,7 +166,7 @@ def test_every_board_follows_the_escape_in_focus(people: People):
         expect(card(engineer.page, last)).not_to_be_in_viewport()
 
     start = time.monotonic()
-    card(facilitator.page, last).get_by_role("button", name="Focus").click()
+    open_card(facilitator.page, last).get_by_role("button", name="Focus").click()
     for engineer in engineers:
         focused = card(engineer.page, last)
         expect(focused).to_have_attribute("data-in-focus", "", timeout=ms_left(start))
@@ -162,7 +178,7 @@ def test_every_board_follows_the_escape_in_focus(people: People):
         expect(focused).to_be_in_viewport()
     expect(engineers[0].page.locator("article[data-in-focus]")).to_have_count(1)
 
-    facilitator.page.get_by_role("button", name="Clear focus").click()
+    facilitate(facilitator.page, "Clear focus")
     for engineer in engineers:
         expect(engineer.page.locator("#facilitation-bar .focus-status")).to_have_text(
             "No escape in focus."
@@ -173,8 +189,8 @@ def test_every_board_follows_the_escape_in_focus(people: People):
 def test_a_change_made_by_the_worker_process_reaches_every_board(people: People, stack: Stack):
     """The timer's end is a Celery task: what the worker writes reaches the boards too."""
     facilitator, engineers = _facilitator_and_engineers(people, "Worker retro", escapes=(SSO,))
-    facilitator.page.get_by_label("Minutes", exact=True).fill("1")
-    facilitator.page.get_by_role("button", name="Start timer").click()
+    facilitator_tools(facilitator.page).get_by_label("Minutes", exact=True).fill("1")
+    facilitate(facilitator.page, "Start timer")
     board = engineers[0].page.locator("#board")
     expect(timer_display(engineers[0].page)).to_have_text(re.compile(r"^0[01]:\d\d$"))
     version = int(board.get_attribute("data-version") or 0)

@@ -15,6 +15,7 @@ from tests.browser.board import (
     classify,
     create_retro,
     open_board,
+    open_card,
     team_path,
 )
 from tests.browser.people import People
@@ -33,7 +34,7 @@ def test_a_card_asks_its_categorys_questions_and_follows_the_teams_edits(people:
     open_board(engineer.page, retro_id)
     page = engineer.page
 
-    guide = card(page, SSO).locator(".guide")
+    guide = open_card(page, SSO).locator(".guide")
     expect(guide.locator("summary")).to_contain_text("Environment Mismatch: ask")
     classify(page, SSO, category="Coverage Gap", stage="E2E")
     expect(guide.locator("summary")).to_contain_text("edge case had no test")
@@ -44,7 +45,9 @@ def test_a_card_asks_its_categorys_questions_and_follows_the_teams_edits(people:
     guide.locator("summary").click()
     expect(guide.locator(".guide-questions li").first).to_be_visible()
     # Everyone's board follows the classification.
-    expect(card(facilitator.page, SSO).locator(".guide summary")).to_contain_text("data volume")
+    expect(open_card(facilitator.page, SSO).locator(".guide summary")).to_contain_text(
+        "data volume"
+    )
     # On the phone the questions wrap within the screen (the rest of the board's width is
     # point 2 of the issue).
     box = guide.bounding_box()
@@ -52,7 +55,7 @@ def test_a_card_asks_its_categorys_questions_and_follows_the_teams_edits(people:
 
     # The facilitator rewrites the team's questions; the open board shows them at once and
     # keeps the list open that the engineer opened.
-    card(facilitator.page, SSO).locator(".guide summary").click()
+    open_card(facilitator.page, SSO).locator(".guide summary").click()
     card(facilitator.page, SSO).get_by_role("link", name="Edit the team's questions").click()
     section = facilitator.page.locator("#guide-environment_mismatch")
     section.get_by_label("Questions for Environment Mismatch, one a line").fill(
@@ -81,7 +84,7 @@ def test_the_action_form_suggests_the_categorys_kind(people: People):
     advance(facilitator.page, "Five Whys")
     engineer = people.open("engineer")
     open_board(engineer.page, retro_id)
-    the_card = card(engineer.page, COUPON)
+    the_card = open_card(engineer.page, COUPON)
     the_card.get_by_text("Add a preventative action").click()
     kind = the_card.locator("form:has(input[id^=new-action-])").get_by_label("Kind")
     expect(kind).to_have_value("flake_fix")

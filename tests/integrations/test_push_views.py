@@ -209,3 +209,44 @@ def test_the_summary_shows_the_failure_and_its_message(failed_retro, member):
     page = summary(member, failed_retro)
     assert "Push failed" in page
     assert REFUSAL in page
+
+
+# --- Before closing: where the tickets will go (issue 10, point 6).
+
+
+@pytest.fixture
+def open_retro(team, facilitator, member, stages, escape):
+    return ready_retro(team, facilitator, member, stages, [escape])
+
+
+def _tracker_line(html: str) -> str:
+    start = html.index('class="tracker-target"')
+    return " ".join(html[start : html.index("</p>", start)].split())
+
+
+def test_before_closing_the_board_says_no_tracker_is_connected(open_retro, member, owner):
+    line = _tracker_line(board(member, open_retro))
+    assert "No tracker connected:" in line and "stay in Leakseal as drafts" in line
+    assert "Connect Jira or Azure DevOps" not in line, "only an admin can connect one"
+    assert "Connect Jira or Azure DevOps" in _tracker_line(board(owner, open_retro))
+
+
+def test_before_closing_the_board_names_the_jira_project_and_board(
+    open_retro, member, jira_connection
+):
+    line = _tracker_line(board(member, open_retro))
+    assert "becomes a ticket in <strong>Jira Cloud</strong>" in line
+    assert f"project {jira_connection.project}" in line
+    assert f"the upcoming sprint of board {jira_connection.board_id}" in line
+    assert jira_connection.token not in board(member, open_retro)
+
+
+def test_before_closing_the_board_names_the_azure_devops_project_and_team(
+    open_retro, member, azure_connection
+):
+    line = _tracker_line(board(member, open_retro))
+    assert "becomes a ticket in <strong>Azure DevOps</strong>" in line
+    assert (
+        f"project {azure_connection.project}, the next iteration of {azure_connection.ado_team}"
+        in line
+    )

@@ -307,11 +307,19 @@
       }
       kept.push({ id: field.id, value: field.value, checked: field.checked, hidden });
     }
+    // Open <details> (found again by their first id) stay open, but for the one holding the
+    // form that posted: it closes once its post went through, as the server renders it.
+    const open = [];
+    for (const details of region.querySelectorAll("details[open]")) {
+      const key = details.querySelector("[id]");
+      if (key && !(skipForm && details.contains(skipForm))) open.push(key.id);
+    }
     const alert = region.querySelector("[role=alert]:not(form *)");
-    return { kept, notes, alert: kept.length && alert ? alert.cloneNode(true) : null };
+    return { kept, notes, open, alert: kept.length && alert ? alert.cloneNode(true) : null };
   }
 
-  function restore(scope, { kept, notes = [], alert = null }) {
+  function restore(scope, { kept, notes = [], open = [], alert = null }) {
+    for (const id of open) byId(scope, id)?.closest("details")?.setAttribute("open", "");
     let firstForm = null;
     for (const item of kept) {
       const field = byId(scope, item.id);
@@ -338,12 +346,23 @@
   }
 
   function carry(old, node) {
-    for (const details of old.querySelectorAll("details[open]")) {
-      const key = details.querySelector("[id]");
-      const twin = key && byId(node, key.id);
-      twin?.closest("details")?.setAttribute("open", "");
-    }
     restore(node, stash(old, null));
+    keepRefusal(old, node);
+  }
+
+  // A refused close names what each escape lacks. A refresh that arrives after it (a change
+  // made just before) must not wipe it while it is still true: while the board still lacks
+  // exactly what it named, the refusal stays in place of the plain "Still missing" list.
+  function keepRefusal(old, node) {
+    const refusal = old.querySelector(".close-errors");
+    const missing = node.querySelector(".missing-actions");
+    if (!refusal || !missing || node.querySelector(".close-errors")) return;
+    const titles = Array.from(missing.querySelectorAll("a"), (a) => a.textContent.trim());
+    const named = Array.from(refusal.querySelectorAll("li"), (li) => li.textContent);
+    if (titles.length !== named.length) return;
+    if (!titles.every((title) => named.some((text) => text.includes(title)))) return;
+    missing.previousElementSibling?.remove(); // "Still missing:"
+    missing.replaceWith(refusal.cloneNode(true));
   }
 
   document.addEventListener("compositionstart", () => {
@@ -363,6 +382,36 @@
   // refused or held back (an alert or a status in the answer) comes back with its draft,
   // which stays the user's; any other field typed in the swapped region is kept.
   let pending = null;
+
+  // A post's form can leave the page while the post is on its way: an earlier post from the
+  // same card came back and replaced the card (quick clicks), or a refresh replaced it. htmx
+  // would then swap the answer into the detached copy, losing it and its out-of-band regions
+  // (and its events no longer reach the document). A listener on the swap's target itself
+  // still hears it: the answer goes into what the page shows now.
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    // htmx announces the swap on the target. Added once per element (the same listener is
+    // not added twice), it serves every post that targets it, including two in flight.
+    const target = event.detail.target;
+    if (target?.closest?.("#board")) target.addEventListener("htmx:beforeSwap", swapIntoPage);
+  });
+  function swapIntoPage(event) {
+    const target = event.detail.target;
+    const elt = event.detail.requestConfig?.elt;
+    if (!target?.id || !elt || (elt.isConnected && target.isConnected)) return;
+    if (event.detail.shouldSwap === false) return;
+    const live = document.getElementById(target.id);
+    if (!live) return; // what it changed is gone from the board: the next refresh says so
+    event.detail.shouldSwap = false;
+    const form = elt.closest("form") || elt.form || null;
+    // The posting form's copy on the page (found by a field's id) keeps nothing: what it
+    // sent went through, as for a form that was never replaced.
+    const sent = form && Array.from(form.elements).find((f) => f.id && byId(document, f.id));
+    pending = stash(live, sent ? byId(document, sent.id).form : null);
+    pending.refusedIds = [];
+    const style = (elt.closest("[hx-swap]")?.getAttribute("hx-swap") || "innerHTML").split(" ")[0];
+    htmx.swap(live, event.detail.serverResponse, { swapStyle: style }, { contextElement: live });
+  }
+
   document.addEventListener("htmx:beforeSwap", (event) => {
     const target = event.detail.target;
     const form = event.detail.requestConfig?.elt?.closest?.("form") || null;
@@ -379,7 +428,7 @@
   document.addEventListener("htmx:afterSwap", () => {
     const current = board();
     if (pending && current) {
-      restore(current, { kept: pending.kept, notes: pending.notes });
+      restore(current, { kept: pending.kept, notes: pending.notes, open: pending.open });
       for (const id of pending.refusedIds) {
         const field = byId(current, id);
         if (field) typed.add(field);

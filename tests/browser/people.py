@@ -44,7 +44,7 @@ class Person:
                 return
             if self.tolerate_console and self.tolerate_console.search(text):
                 return
-            self.problems.append(f"console error: {text}")
+            self.problems.append(f"console error: {text} (on {message.page and message.page.url})")
 
     def leave(self) -> None:
         """Close the laptop: the context and every page and stream in it go away."""

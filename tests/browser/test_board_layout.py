@@ -7,7 +7,7 @@ the page scrolls; nothing is wider than the screen; the phone's controls are tou
 """
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import FloatRect, Page, ViewportSize, expect
 
 from tests.browser.board import (
     SSO,
@@ -50,7 +50,7 @@ def _open(people: People, username: str, viewport: ViewportSize, retro_id: int) 
     return person
 
 
-def _box(page: Page, selector: str) -> dict[str, float]:
+def _box(page: Page, selector: str) -> FloatRect:
     box = page.locator(selector).bounding_box()
     assert box is not None, f"{selector} is not on screen"
     return box

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Locator, Page, Request, expect
+from playwright.sync_api import Locator, Page, Request, Route, expect
 
 from tests.browser.board import (
     COUPON,
@@ -218,3 +218,39 @@ def test_a_change_to_one_card_refetches_that_card_and_a_phase_change_the_board(p
     assert fetched == [""], "a change of the board itself: the whole board"
     expect(why_texts(b.page, SSO, text)).to_have_count(1)
     assert_not_reloaded(b.page)
+
+
+def test_an_answer_to_a_form_replaced_in_flight_lands_on_the_board_shown(people: People):
+    """A post whose form was replaced while it was on its way (an earlier post of the same
+    card came back first, or a refresh) answers into the board on screen: its card and the
+    counts beside it, with no htmx error (seen with a root cause marked and an action added
+    in quick succession)."""
+    facilitator = people.open("facilitator")
+    retro_id = create_retro(facilitator.page, "In-flight retro", escapes=(SSO, COUPON))
+    advance_to_whys(facilitator.page)
+    engineer = people.open("engineer")
+    open_board(engineer.page, retro_id)
+    page = engineer.page
+    held: list[Route] = []
+    page.route(re.compile(r"/whys/$"), lambda route: held.append(route))
+
+    text = "The cookie is dropped on the cross-domain redirect"
+    add_first_why(page, SSO, text)
+    deadline = time.monotonic() + WAIT
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "the post was sent"
+    # What a swap does to a region: new nodes, fresh from the server, in the old one's place.
+    page.evaluate(
+        """id => { const old = document.getElementById("escape-" + id);
+                   const copy = old.cloneNode(true);
+                   for (const e of copy.querySelectorAll(".htmx-request"))
+                       e.classList.remove("htmx-request");
+                   old.replaceWith(copy); }""",
+        escape_id(page, SSO),
+    )
+    held[0].continue_()
+    expect(why_texts(page, SSO, text)).to_have_count(1)
+    expect(overview_row(page, SSO).locator("td.num").last).to_have_text("1")
+    expect(first_why_field(page, SSO)).to_have_value("")
+    assert people.problems() == []

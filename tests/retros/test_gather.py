@@ -332,7 +332,7 @@ def test_a_fact_shows_on_the_card_with_its_author_and_link(retro, escape, member
         '<a class="fact-text" href="https://logs.example.com/q/1" target="_blank" '
         'rel="noopener noreferrer">Gateway 504s</a>' in html
     )
-    assert "(logs.example.com)" in html and "— mia," in html
+    assert "(logs.example.com)" in html and '<span class="fact-author">mia</span>' in html
     assert "1 fact<" in html  # the overview row, out of band
     # The author and the facilitator may delete it; another member may not.
     fact = EscapeFact.objects.get()

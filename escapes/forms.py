@@ -241,6 +241,24 @@ class EscapeForm(forms.Form):
             self.add_error(field if field in self.fields else None, errors)
 
 
+class EscapeQuickForm(EscapeForm):
+    """The register's form cut down to what a retro board asks for a new escape: its title,
+    when it was detected, how severe it is and its release. The same fields, labels and
+    checks as EscapeForm (and the same escape_create rules behind it); the rest is filled in
+    later on the escape's page."""
+
+    QUICK_FIELDS = ("title", "detected_at", "severity", "release")
+
+    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
+        super().__init__(*args, team=team, **kwargs)
+        for name in list(self.fields):
+            if name not in self.QUICK_FIELDS:
+                del self.fields[name]
+
+    def service_data(self) -> dict[str, Any]:
+        return {field: self.cleaned_data.get(field) for field in self.QUICK_FIELDS}
+
+
 class CsvUploadForm(forms.Form):
     file = forms.FileField(label="CSV file")
 

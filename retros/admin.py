@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from retros.models import PreventativeAction, Retrospective, Why
+from retros.models import EscapeFact, PreventativeAction, Retrospective, Why
 
 
 @admin.register(Retrospective)
@@ -22,3 +22,11 @@ class PreventativeActionAdmin(admin.ModelAdmin):
 class WhyAdmin(admin.ModelAdmin):
     list_display = ["text", "retro", "root_cause_kind"]
     raw_id_fields = ["retro", "escape", "parent", "author"]
+
+
+@admin.register(EscapeFact)
+class EscapeFactAdmin(admin.ModelAdmin):
+    list_display = ["text", "kind", "retro", "escape", "created_at"]
+    list_filter = ["kind"]
+    list_select_related = ["retro", "escape"]
+    raw_id_fields = ["retro", "escape", "author"]

@@ -1,6 +1,6 @@
 """Read-only REST endpoints of retrospectives: where a retro stands and what it decided.
 
-An anonymous retro stays anonymous here too: its whys carry no author at all. Votes are
+An anonymous retro stays anonymous here too: its whys and facts carry no author at all. Votes are
 only ever counts per escape, in every retro: who voted is never given.
 """
 
@@ -16,6 +16,8 @@ from ninja import Field, Query, Router, Schema
 from escapes.models import Category, Severity
 from retros.models import (
     ActionKind,
+    EscapeFact,
+    FactKind,
     Phase,
     PreventativeAction,
     PushState,
@@ -27,7 +29,7 @@ from retros.models import (
     Why,
     WhyRevision,
 )
-from retros.selectors import why_history
+from retros.selectors import facts_of_retro, why_history
 from teams.api import PageQuery, membership_for
 from teams.models import Team
 
@@ -84,6 +86,15 @@ class WhyOut(Schema):
     )
 
 
+class FactOut(Schema):
+    id: int
+    kind: FactKind
+    text: str
+    url: str = Field(description="The link (http or https); empty for a timeline note without one")
+    author: str | None = Field(None, description="Username; absent when the retro is anonymous")
+    created_at: datetime
+
+
 class ActionOut(Schema):
     id: int
     uuid: UUID
@@ -110,6 +121,10 @@ class RetroEscapeOut(Schema):
     stage: str | None
     severity: Severity
     component: str
+    proposed: bool = Field(
+        description="Proposed by a member in Gather and not kept by the facilitator yet"
+    )
+    facts: list[FactOut] = Field(description="What was gathered about it, oldest first")
     whys: list[WhyOut]
     actions: list[ActionOut]
     votes: int = Field(description="Dot votes on this escape; who cast them is never given")
@@ -124,7 +139,7 @@ class RetroDetailOut(RetroOut):
     voting: VotingState
     votes_per_person: int
     escapes: list[RetroEscapeOut] = Field(
-        description="The retro's escapes with their classification, whys and actions"
+        description="The retro's escapes with their classification, facts, whys and actions"
     )
 
 
@@ -176,6 +191,19 @@ def _revision_out(rev: WhyRevision, *, anonymous: bool) -> dict[str, Any]:
     return out
 
 
+def _fact_out(fact: EscapeFact, *, anonymous: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": fact.pk,
+        "kind": fact.kind,
+        "text": fact.text,
+        "url": fact.url,
+        "created_at": fact.created_at,
+    }
+    if not anonymous:
+        out["author"] = fact.author.get_username() if fact.author else None
+    return out
+
+
 def _action_out(action: PreventativeAction) -> dict[str, Any]:
     return {
         "id": action.pk,
@@ -206,6 +234,9 @@ def _escape_items(retro: Retrospective) -> list[dict[str, Any]]:
         .order_by("created_at", "id")
     ):
         whys[why.escape_id].append(_why_out(why, anonymous=retro.anonymous))
+    facts: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    for fact in facts_of_retro(retro):
+        facts[fact.escape_id].append(_fact_out(fact, anonymous=retro.anonymous))
     actions: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
     for action in PreventativeAction.objects.filter(retro=retro).select_related("stage", "owner"):
         actions[action.escape_id].append(_action_out(action))
@@ -225,6 +256,8 @@ def _escape_items(retro: Retrospective) -> list[dict[str, Any]]:
             "stage": item.escape.stage.name if item.escape.stage else None,
             "severity": item.escape.severity,
             "component": item.escape.component,
+            "proposed": item.proposed,
+            "facts": facts[item.escape_id],
             "whys": whys[item.escape_id],
             "actions": actions[item.escape_id],
             "votes": votes.get(item.escape_id, 0),
@@ -246,7 +279,7 @@ def retro_list(request: HttpRequest, slug: str, page: Query[PageQuery]) -> dict[
     response=RetroDetailOut,
     # Only what is set is sent, so the whys of an anonymous retro have no `author` key at all.
     exclude_unset=True,
-    summary="A retro with its escapes, whys and preventative actions",
+    summary="A retro with its escapes, facts, whys and preventative actions",
 )
 def retro_detail(request: HttpRequest, slug: str, retro_id: int) -> dict[str, Any]:
     team = membership_for(request, slug).team

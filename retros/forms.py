@@ -12,7 +12,15 @@ from django.contrib.auth.models import User
 from escapes.models import Category, Escape, PipelineStage, Release
 from escapes.release_selectors import releases_of_team
 from escapes.selectors import escapes_of_team, stages_of_team
-from retros.models import WHY_TEXT_MAX, ActionKind, Phase, RootCauseKind
+from retros.models import (
+    FACT_TEXT_MAX,
+    FACT_URL_MAX,
+    WHY_TEXT_MAX,
+    ActionKind,
+    FactKind,
+    Phase,
+    RootCauseKind,
+)
 from retros.services import ACTION_DESCRIPTION_MAX, TITLE_MAX
 from teams.models import Team
 
@@ -111,6 +119,21 @@ class ActionForm(forms.Form):
     def service_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {name: data[name] for name in self.fields}
+
+
+class FactForm(forms.Form):
+    # The web address is text here: retros.gather checks it (http or https only) with one
+    # message for every way in, where a URLField would guess a scheme for "example.com".
+    kind = forms.ChoiceField(
+        choices=FactKind.choices,
+        error_messages={"invalid_choice": "Choose what kind of fact this is."},
+    )
+    text = forms.CharField(
+        label="What it shows",
+        max_length=FACT_TEXT_MAX,
+        error_messages={"required": "Say what the fact is or what the link shows."},
+    )
+    url = forms.CharField(label="Link", required=False, max_length=FACT_URL_MAX)
 
 
 def form_messages(form: forms.Form) -> list[str]:

@@ -129,6 +129,20 @@ def _why_lines(nodes: list[WhyNode], *, anonymous: bool, depth: int = 0) -> list
     return lines
 
 
+def _fact_lines(card: EscapeCard, *, anonymous: bool) -> list[str]:
+    """What was gathered about the escape, oldest first: kind, text, link, author and time."""
+    lines = []
+    for fact in card.facts:
+        line = f"- {fact.get_kind_display()}: {md_escape(fact.text)}"
+        if fact.url:
+            line += f" — {md_escape(fact.url)}"
+        who = fact.author.get_username() if fact.author is not None and not anonymous else ""
+        when = f"{timezone.localtime(fact.created_at):%Y-%m-%d %H:%M}"
+        line += f" ({md_escape(who)}, {when})" if who else f" ({when})"
+        lines.append(line)
+    return lines or ["No facts."]
+
+
 def _escape_facts(escape: Escape, card: EscapeCard, *, voted: bool) -> list[str]:
     facts = [
         f"- Category: {escape.get_category_display() or 'not classified'}",
@@ -138,6 +152,11 @@ def _escape_facts(escape: Escape, card: EscapeCard, *, voted: bool) -> list[str]
     ]
     if voted:  # how many dots it got from everybody; who cast them is never shown
         facts.append(f"- Votes: {card.votes}")
+    if card.proposed:  # only while the retro is in Gather
+        by = card.proposed_by
+        facts.append(
+            f"- Proposed{f' by {md_escape(by.get_username())}' if by else ''}; not kept yet"
+        )
     return facts
 
 
@@ -174,6 +193,10 @@ def _escape_section(number: int, card: EscapeCard, *, retro: Retrospective) -> l
         f"## {number}. {md_escape(card.escape.title, in_heading=True)}",
         "",
         *_escape_facts(card.escape, card, voted=voted),
+        "",
+        "### Facts",
+        "",
+        *_fact_lines(card, anonymous=retro.anonymous),
         "",
         "### Five Whys",
         "",

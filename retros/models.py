@@ -1,5 +1,6 @@
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
@@ -70,9 +71,20 @@ class Retrospective(models.Model):
 
 
 class RetroEscape(models.Model):
+    """An escape on a retro's board, in board order.
+
+    In Gather any member may put an escape on the board: a facilitator's is kept at once, a
+    member's is `proposed` until the facilitator keeps or removes it (retros/gather.py).
+    `proposed_by` names who proposed it (none in an anonymous retro, as for whys).
+    """
+
     retro = models.ForeignKey(Retrospective, on_delete=models.CASCADE, related_name="items")
     escape = models.ForeignKey(Escape, on_delete=models.PROTECT, related_name="retro_items")
     position = models.PositiveIntegerField(default=0)
+    proposed = models.BooleanField(default=False)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -168,6 +180,64 @@ class WhyRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.why_id} r{self.revision}"
+
+
+class FactKind(models.TextChoices):
+    TIMELINE = "timeline", "Timeline note"
+    LOG = "log", "Log"
+    DASHBOARD = "dashboard", "Dashboard"
+    CI_RUN = "ci_run", "CI run"
+    LINK = "link", "Other link"
+
+
+# Every kind but a timeline note is a link, and needs its web address.
+LINK_FACT_KINDS = frozenset({FactKind.LOG, FactKind.DASHBOARD, FactKind.CI_RUN, FactKind.LINK})
+FACT_TEXT_MAX = 500
+FACT_URL_MAX = 500
+
+
+class EscapeFact(models.Model):
+    """Something known about an escape, added in a retro for the Five Whys to build on: a
+    timeline note, or a link to a log, a dashboard or a CI run (http or https only).
+
+    Like whys, facts belong to one escape in one retro, and in an anonymous retro their
+    author is not stored.
+    """
+
+    retro = models.ForeignKey(Retrospective, on_delete=models.CASCADE, related_name="facts")
+    escape = models.ForeignKey(Escape, on_delete=models.CASCADE, related_name="facts")
+    kind = models.CharField(max_length=16, choices=FactKind.choices)
+    text = models.CharField(max_length=FACT_TEXT_MAX)
+    url = models.URLField(max_length=FACT_URL_MAX, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["retro", "escape"], name="fact_retro_escape")]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def is_link(self) -> bool:
+        return self.kind in LINK_FACT_KINDS
+
+    @property
+    def url_host(self) -> str:
+        """Where the link goes, shown beside it: people see the site before they follow it."""
+        return urlsplit(self.url).hostname or ""
+
+    def deletable_by(self, membership: Membership) -> bool:
+        """Its author (a writer still) or a facilitator or admin of the team; in an anonymous
+        retro no author is stored, so only they can."""
+        if not membership.can_write:
+            return False
+        return membership.can_facilitate or (
+            self.author_id is not None and self.author_id == membership.user_id
+        )
 
 
 class ActionKind(models.TextChoices):

@@ -20,6 +20,7 @@ from escapes.timespans import format_duration
 from retros.closing import CloseGap, close_gaps
 from retros.guide import Guide, guide_of
 from retros.models import (
+    EscapeFact,
     GuidingQuestions,
     PreventativeAction,
     RetroEscape,
@@ -63,9 +64,14 @@ class EscapeCard:
     escape: Escape
     whys: list[WhyNode]  # the roots of its chains, oldest first
     actions: list[PreventativeAction]
+    facts: list[EscapeFact] = field(default_factory=list)  # oldest first
     why_count: int = 0
     votes: int = 0  # dots on this escape, from everybody; who cast them is never shown
     my_votes: int = 0  # of those, the viewing member's own
+    # Proposed by a member in Gather, waiting for the facilitator to keep or remove it;
+    # `proposed_by` is None in an anonymous retro (retros/gather.py).
+    proposed: bool = False
+    proposed_by: User | None = None
 
     @property
     def deficit_text(self) -> str:
@@ -123,6 +129,11 @@ class Board:
             if card.escape.pk == escape_id:
                 return card
         raise Http404("No such escape in this retrospective")
+
+    @property
+    def proposals(self) -> list[EscapeCard]:
+        """The escapes members proposed that wait for the facilitator's keep or remove."""
+        return [card for card in self.cards if card.proposed]
 
     @property
     def missing_actions(self) -> list[Escape]:
@@ -240,6 +251,19 @@ def my_votes(retro: Retrospective, voter: User) -> dict[int, int]:
     return {row["escape_id"]: row["n"] for row in rows}
 
 
+def get_fact_for_retro(retro: Retrospective, fact_id: int) -> EscapeFact:
+    fact = get_object_or_404(EscapeFact, retro=retro, pk=fact_id)
+    fact.retro = retro  # the same instance, so a service's lock refreshes the caller's copy
+    return fact
+
+
+def facts_of_retro(retro: Retrospective) -> QuerySet[EscapeFact]:
+    """The retro's facts, oldest first, with their authors (one query for the whole board)."""
+    return (
+        EscapeFact.objects.filter(retro=retro).select_related("author").order_by("created_at", "id")
+    )
+
+
 def why_history() -> Prefetch:
     """Each why's earlier versions, newest first (one query for the whole board)."""
     return Prefetch(
@@ -249,7 +273,7 @@ def why_history() -> Prefetch:
 
 
 def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
-    """Everything the board shows, in six queries whatever its size (seven when there are
+    """Everything the board shows, in seven queries whatever its size (eight when there are
     whys: their earlier versions).
 
     Once voting has closed the escapes come most-voted first (board order breaks ties);
@@ -257,7 +281,7 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
     """
     items = list(
         RetroEscape.objects.filter(retro=retro)
-        .select_related("escape__stage", "escape__release")
+        .select_related("escape__stage", "escape__release", "proposed_by")
         .order_by("position", "id")
     )
     whys = list(
@@ -271,6 +295,9 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
         .select_related("owner", "stage")
         .order_by("created_at", "id")
     )
+    facts_by_escape: dict[int, list[EscapeFact]] = {}
+    for fact in facts_of_retro(retro):
+        facts_by_escape.setdefault(fact.escape_id, []).append(fact)
     forest = _why_forest(whys)
     why_counts = Counter(why.escape_id for why in whys)
     actions_by_escape: dict[int, list[PreventativeAction]] = {}
@@ -283,6 +310,9 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
             escape=item.escape,
             whys=forest.get(item.escape_id, []),
             actions=actions_by_escape.get(item.escape_id, []),
+            facts=facts_by_escape.get(item.escape_id, []),
+            proposed=item.proposed,
+            proposed_by=item.proposed_by,
             why_count=why_counts[item.escape_id],
             votes=votes.get(item.escape_id, (0, 0))[0],
             my_votes=votes.get(item.escape_id, (0, 0))[1],

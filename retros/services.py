@@ -27,6 +27,7 @@ from retros.models import (
     PHASE_ORDER,
     WHY_TEXT_MAX,
     ActionKind,
+    EscapeFact,
     Phase,
     PreventativeAction,
     RetroEscape,
@@ -179,18 +180,31 @@ def retro_create(
     return retro
 
 
-@transaction.atomic
-def retro_add_escape(*, retro: Retrospective, escape: Escape) -> RetroEscape:
-    _lock(retro)
-    _require_phase(retro, [Phase.GATHER], "Adding escapes")
+def _place_escape(
+    retro: Retrospective, escape: Escape, *, proposed_by: User | None = None
+) -> RetroEscape:
+    """Put the escape last on the board: kept, or proposed by `proposed_by` (who is not
+    stored in an anonymous retro). Call while holding the retro row lock, in Gather."""
     if escape.team_id != retro.team_id:
         raise ValidationError({"escape": "Unknown escape for this team."})
     if RetroEscape.objects.filter(retro=retro, escape=escape).exists():
         raise ValidationError({"escape": f"“{escape.title}” is already in this retrospective."})
     last = RetroEscape.objects.filter(retro=retro).aggregate(last=Max("position"))["last"]
-    item = RetroEscape.objects.create(
-        retro=retro, escape=escape, position=0 if last is None else last + 1
+    return RetroEscape.objects.create(
+        retro=retro,
+        escape=escape,
+        position=0 if last is None else last + 1,
+        proposed=proposed_by is not None,
+        proposed_by=None if retro.anonymous else proposed_by,
     )
+
+
+@transaction.atomic
+def retro_add_escape(*, retro: Retrospective, escape: Escape) -> RetroEscape:
+    """A facilitator puts an escape on the board, kept (members propose: retros/gather.py)."""
+    _lock(retro)
+    _require_phase(retro, [Phase.GATHER], "Adding escapes")
+    item = _place_escape(retro, escape)
     _bump(retro)
     return item
 
@@ -212,8 +226,10 @@ def retro_remove_escape(*, retro: Retrospective, escape: Escape) -> None:
             {"escape": f"“{escape.title}” already has whys or actions here; delete them first."}
         )
     RetroEscape.objects.filter(retro=retro, escape=escape).delete()
-    # Its dots go with it, or they would keep counting against their voters' allowance.
+    # Its dots go with it, or they would keep counting against their voters' allowance; and
+    # its facts, gathered for discussing it here. The escape stays in the team's register.
     Vote.objects.filter(retro=retro, escape=escape).delete()
+    EscapeFact.objects.filter(retro=retro, escape=escape).delete()
     _bump(retro)
 
 
@@ -228,10 +244,29 @@ def retro_advance(*, retro: Retrospective, expected_phase: str, to_phase: str) -
         )
     if to_phase not in PHASE_ORDER or PHASE_ORDER.index(to_phase) != retro.phase_index + 1:
         raise ValidationError({"to_phase": "Phases move forward one step at a time."})
+    if retro.phase == Phase.GATHER:
+        _require_no_proposals(retro)
     retro.phase = to_phase
     retro.save(update_fields=["phase"])
     _bump(retro)
     return retro
+
+
+def _require_no_proposals(retro: Retrospective) -> None:
+    """Refuse to leave Gather while a member's proposal waits for Keep or Remove: moving on
+    would decide it without anyone looking at it."""
+    waiting = [
+        item.escape.title
+        for item in RetroEscape.objects.filter(retro=retro, proposed=True)
+        .select_related("escape")
+        .order_by("position", "id")
+    ]
+    if waiting:
+        names = ", ".join(f"“{title}”" for title in waiting)
+        raise ValidationError(
+            f"Keep or remove each proposed escape before moving on: {names}.",
+            code="proposals_waiting",
+        )
 
 
 @transaction.atomic

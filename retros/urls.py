@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from retros import stream, views, views_cards, views_facilitation, views_guide
+from retros import stream, views, views_cards, views_facilitation, views_gather, views_guide
 
 urlpatterns = [
     path("", views.retro_list, name="retro_list"),
@@ -20,6 +20,29 @@ urlpatterns = [
         "<int:pk>/escapes/<int:escape_id>/remove/",
         views.retro_escape_remove,
         name="retro_escape_remove",
+    ),
+    # Gather for every member: propose or record escapes, keep them; facts on a card
+    # (retros/views_gather.py).
+    path(
+        "<int:pk>/escapes/propose/",
+        views_gather.retro_escape_propose,
+        name="retro_escape_propose",
+    ),
+    path("<int:pk>/escapes/new/", views_gather.retro_escape_new, name="retro_escape_new"),
+    path(
+        "<int:pk>/escapes/<int:escape_id>/keep/",
+        views_gather.retro_escape_keep,
+        name="retro_escape_keep",
+    ),
+    path(
+        "<int:pk>/escapes/<int:escape_id>/facts/",
+        views_gather.retro_fact_add,
+        name="retro_fact_add",
+    ),
+    path(
+        "<int:pk>/facts/<int:fact_id>/delete/",
+        views_gather.retro_fact_delete,
+        name="retro_fact_delete",
     ),
     path("<int:pk>/advance/", views.retro_advance, name="retro_advance"),
     path("<int:pk>/reopen/", views.retro_reopen, name="retro_reopen"),

@@ -27,8 +27,9 @@ from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from escapes.forms import EscapeQuickForm
 from escapes.models import Category
-from retros import services
+from retros import gather, services
 from retros.facilitation import timer_state
 from retros.forms import (
     EscapePickForm,
@@ -40,6 +41,7 @@ from retros.guide import GUIDE_PHASES, UNCLASSIFIED_PROMPT
 from retros.markdown import retro_markdown
 from retros.models import (
     PHASE_ORDER,
+    FactKind,
     Phase,
     Retrospective,
     RootCauseKind,
@@ -68,7 +70,7 @@ class Controls:
     """Which forms this member sees on this retro in its current phase."""
 
     facilitate: bool
-    gather: bool
+    gather: bool  # the facilitator's Gather controls: add, keep and remove escapes
     classify: bool
     whys: bool
     actions: bool
@@ -77,6 +79,11 @@ class Controls:
     # (`user_id` is compared with each why's author in the template).
     change_any_why: bool = False
     user_id: int | None = None
+    # Gather for everyone who writes: propose escapes (retros/gather.py); facts on any card,
+    # deleted by their author or (`change_any_fact`) a facilitator.
+    propose: bool = False
+    facts: bool = False
+    change_any_fact: bool = False
 
     @classmethod
     def of(cls, membership: Membership, retro: Retrospective) -> "Controls":
@@ -92,6 +99,9 @@ class Controls:
             vote=write and retro.voting == VotingState.OPEN,
             change_any_why=facilitate and retro.phase in services.WHY_PHASES,
             user_id=membership.user_id,
+            propose=write and retro.phase == Phase.GATHER,
+            facts=write and retro.phase in gather.FACT_PHASES,
+            change_any_fact=facilitate and retro.phase in gather.FACT_PHASES,
         )
 
 
@@ -160,7 +170,9 @@ def _context(membership: Membership, retro: Retrospective, **extra: Any) -> dict
         "next_phase": Phase(PHASE_ORDER[index + 1]) if index < len(PHASE_ORDER) - 2 else None,
         "categories": Category.choices,
         "root_cause_kinds": RootCauseKind.choices,
-        "addable_escapes": list(escapes_addable_to_retro(retro)) if controls.gather else [],
+        "addable_escapes": list(escapes_addable_to_retro(retro)) if controls.propose else [],
+        "new_escape_form": new_escape_form(membership, retro) if controls.propose else None,
+        "fact_kinds": FactKind.choices,
         # The leak bucket's guiding questions, in the phases that ask them (retros/guide.py).
         "guide": team_guide(membership.team) if retro.phase in GUIDE_PHASES else None,
         "unclassified_prompt": UNCLASSIFIED_PROMPT,
@@ -169,6 +181,18 @@ def _context(membership: Membership, retro: Retrospective, **extra: Any) -> dict
     }
     context.update(extra)
     return context
+
+
+def new_escape_form(
+    membership: Membership, retro: Retrospective, data: Any = None
+) -> EscapeQuickForm:
+    """The board's form for a new escape of the register; its release is the retro's."""
+    return EscapeQuickForm(
+        data,
+        team=membership.team,
+        auto_id="new-escape-%s",
+        initial={"release": retro.release_id},
+    )
 
 
 def _card_response(

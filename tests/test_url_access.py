@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from escapes.models import Escape, PipelineStage, Release
 from integrations.models import TrackerConnection, TrackerKind
-from retros.models import PreventativeAction, RetroEscape, Retrospective, Why
+from retros.models import EscapeFact, PreventativeAction, RetroEscape, Retrospective, Why
 from teams.models import Role, Team
 from teams.services import api_token_create
 from tests.conftest import client_for
@@ -135,6 +135,16 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "hooks/jira/<str:token>/": Access("webhook", "POST"),
     "hooks/azure/<str:token>/": Access("webhook", "POST"),
     "t/<slug:team>/retros/<int:pk>/escapes/add/": F,
+    # Gather for every member (retros/views_gather.py): a member's escape is proposed, a
+    # facilitator keeps it; a fact is deleted by its author (the world's is the member's) or a
+    # facilitator, and tests/retros/test_gather.py has a member refused on someone else's.
+    "t/<slug:team>/retros/<int:pk>/escapes/propose/": W,
+    "t/<slug:team>/retros/<int:pk>/escapes/new/": W,
+    "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/keep/": F,
+    "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/facts/": Access(
+        "write", "POST", data={"kind": "timeline", "text": "Alerts fired at 14:02"}
+    ),
+    "t/<slug:team>/retros/<int:pk>/facts/<int:fact_id>/delete/": W,
     "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/remove/": F,
     "t/<slug:team>/retros/<int:pk>/advance/": F,
     "t/<slug:team>/retros/<int:pk>/reopen/": F,
@@ -214,6 +224,14 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
     why = Why.objects.create(
         retro=retro, escape=escape, text="Because the mock was lenient", author=member
     )
+    fact = EscapeFact.objects.create(
+        retro=retro,
+        escape=escape,
+        kind="log",
+        text="Gateway log",
+        url="https://logs.test/1",
+        author=member,
+    )
     action = PreventativeAction.objects.create(
         retro=retro, escape=escape, kind="new_test", title="Contract test", stage=stage
     )
@@ -240,6 +258,7 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
         "retro_id": retro.pk,
         "why_id": why.pk,
         "action_id": action.pk,
+        "fact_id": fact.pk,
         "version": release.version,
         "owner": owner,
     }
@@ -260,6 +279,7 @@ def _path(route: str, world: dict, persona: User) -> str:
         "<int:retro_id>": str(world["retro_id"]),
         "<int:why_id>": str(world["why_id"]),
         "<int:action_id>": str(world["action_id"]),
+        "<int:fact_id>": str(world["fact_id"]),
         "<version>": world["version"],
         "<uidb64>/<token>": "MQ/set-password",
         "<str:token>": world["webhook_token"],

@@ -76,7 +76,7 @@ def test_only_the_facilitator_moves_phases_and_every_board_follows(people: Peopl
         expect(engineer.page.locator("input[id^=why-new-]")).to_have_count(0)
 
     # An escape added by the facilitator appears on every board.
-    picker = facilitator.page.get_by_label("Escape", exact=True)
+    picker = facilitator.page.get_by_label("Escape from the register", exact=True)
     picker.select_option(value=picker.locator("option", has_text=REFUND).get_attribute("value"))
     start = time.monotonic()
     facilitator.page.get_by_role("button", name="Add escape").click()

@@ -232,6 +232,7 @@ def test_the_register_dashboards_forms_and_settings(people: People):
         "a release": release,
         "the new-retro form": team_path("retros/new/"),
         "the retros": team_path("retros/"),
+        "the demo retro's board (Five Whys, seeded whys and actions)": retro,
         "the demo retro's summary": f"{retro}summary/",
         "the team dashboard": team_path("dashboard/"),
         "the all-teams dashboard": "/dashboard/",

@@ -174,8 +174,8 @@ def test_the_board_in_every_phase_for_the_facilitator_and_an_engineer(people: Pe
     advance(facilitator.page, "Five Whys")
     add_first_why(engineer.page, SSO, "The Safari cookie policy was not in the test matrix")
     for person in crowd:
-        why = why_texts(person.page, SSO, "The Safari cookie policy was not in the test matrix")
-        expect(why).to_have_count(1)
+        added = why_texts(person.page, SSO, "The Safari cookie policy was not in the test matrix")
+        expect(added).to_have_count(1)
         open_card(person.page, SSO).get_by_text("Add a preventative action").click()
     everyone("Five Whys, a why and the action form open")
 

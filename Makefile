@@ -40,7 +40,7 @@ define need_python
 		exit 1; fi
 endef
 
-.PHONY: run test test-fast lint typecheck pytest install lock uv migrate demo clean help
+.PHONY: run test test-fast lint typecheck pytest install node lock uv migrate demo clean help
 
 help:
 	@echo "make run        set up, load the demo team and start Leakseal at http://$(HOST):$(PORT)"
@@ -68,6 +68,20 @@ $(VENV)/.installed: pyproject.toml uv.lock $(UV_STAMP)
 
 install: $(VENV)/.installed
 
+# axe-core for the accessibility browser test (tests/browser/test_accessibility.py), exactly as
+# package-lock.json pins it: `npm ci` installs from the lock and nothing else, into
+# node_modules/ (git-ignored, never in an image). Once, until package*.json change.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "The browser tests need Node.js and npm (for axe-core, pinned in package-lock.json); npm was not found on PATH." >&2; \
+		echo "Install them (e.g. 'apt-get install nodejs npm') and run make again." >&2; \
+		exit 1; fi
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+node: $(NODE_STAMP)
+
 # Resolve again and write uv.lock: every dependency to its newest allowed release. After an edit
 # of pyproject.toml, `make lock LOCK_ARGS=` changes only what the edit needs;
 # LOCK_ARGS="--upgrade-package django" moves one package.
@@ -92,7 +106,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy .
 
-pytest: install
+pytest: install $(NODE_STAMP)
 	$(VENV)/bin/pytest --durations=10 $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -102,7 +116,7 @@ test-fast: install
 	$(VENV)/bin/pytest -m "not browser" $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) var staticfiles .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) node_modules var staticfiles .mypy_cache .ruff_cache .pytest_cache
 
 # The live-board benchmark (bench/live_board.py, results in BENCHMARKS.md): a database and
 # server of its own, loopback only, stops by itself. BENCH_ARGS="--listeners 20" to vary it.

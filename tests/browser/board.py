@@ -214,7 +214,9 @@ def votes(page: Page, title: str) -> Locator:
 
 def add_action(page: Page, title: str, *, action: str, owner: str, kind: str) -> None:
     the_card = open_card(page, title)
-    the_card.get_by_text("Add a preventative action").click()
+    summary = the_card.locator("summary", has_text="Add a preventative action")
+    if summary.locator("xpath=..").get_attribute("open") is None:  # it stays open once opened
+        summary.click()
     form = the_card.locator("form:has(input[id^=new-action-])")
     form.get_by_label("Title").fill(action)
     form.get_by_label("Kind").select_option(label=kind)

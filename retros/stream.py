@@ -6,7 +6,7 @@ before a single byte is sent: an outsider gets the same 404 as for any page of t
 signed-out browser is sent to sign in.
 
 The stream says "the retro is at version v" and "who is here changed". When a version
-changed only one escape's card, it carries that card's new HTML too (`pushed_cards`): rendered
+changed only one escape's card, it carries that card's new HTML too (`pushed_card`): rendered
 once per version and role in this process and sent to every stream of that role, with nothing
 of one person in it; board.js puts in the person's own parts and swaps it in. Otherwise, or
 after a gap, the page re-fetches its own regions (static/js/board.js). It opens with `retry`
@@ -142,11 +142,12 @@ async def _forward(
             version = int(event.data.get("version", 0))
             if version > sent:
                 sent = version
-                escape, html = event.data.get("escape"), None
+                escape = event.data.get("escape")
                 # Their own why's controls are theirs alone: the author's boards re-fetch.
                 if isinstance(escape, int) and event.data.get("by") != user_id:
-                    html = await pushed_cards(retro_id, version, escape, watcher.role)
-                yield _version_event(version, escape, html)
+                    yield await pushed_card(retro_id, version, escape, watcher.role)
+                else:
+                    yield _version_event(version, escape)
         elif event.kind == events.PRESENCE:
             yield sse(events.PRESENCE, {})
         elif event.kind == events.RESYNC:
@@ -160,27 +161,33 @@ async def _forward(
 
 
 _renders: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, OrderedDict[tuple[int, int, int, str], asyncio.Task[str | None]]
+    asyncio.AbstractEventLoop, OrderedDict[tuple[int, int, int, str], asyncio.Task[str]]
 ] = weakref.WeakKeyDictionary()
 
 
-async def pushed_cards(retro_id: int, version: int, escape_id: int, role: str) -> str | None:
-    """The escape's card (with the phase bar, overview and close region) as everyone of `role`
-    sees it at `version` or later; None if it cannot be rendered (the board re-fetches).
+async def pushed_card(retro_id: int, version: int, escape_id: int, role: str) -> str:
+    """The version event with the escape's card (and the phase bar, overview and close region)
+    as everyone of `role` sees it at `version` or later; without it if it cannot be rendered
+    (the board then re-fetches).
 
-    One render per version, escape and role in this event loop (under uvicorn, this process),
-    however many streams push it: the first to need it starts it, the others await it.
+    Rendered and encoded once per version, escape and role in this event loop (under uvicorn,
+    this process), however many streams send it: the first starts it, the others await it.
     """
     loop = asyncio.get_running_loop()
     renders = _renders.setdefault(loop, OrderedDict())
     key = (retro_id, version, escape_id, role)
     task = renders.get(key)
     if task is None:
-        task = loop.create_task(sync_to_async(_render_cards)(retro_id, escape_id, role))
+        task = loop.create_task(_render_event(retro_id, version, escape_id, role))
         renders[key] = task
         while len(renders) > RENDERS_KEPT:
             renders.popitem(last=False)
     return await asyncio.shield(task)  # a stream that goes does not cancel it for the others
+
+
+async def _render_event(retro_id: int, version: int, escape_id: int, role: str) -> str:
+    html = await sync_to_async(_render_cards)(retro_id, escape_id, role)
+    return _version_event(version, escape_id, html)
 
 
 def _render_cards(retro_id: int, escape_id: int, role: str) -> str | None:

@@ -39,6 +39,7 @@ from retros.selectors import get_retro_for_team
 from retros.views import shared_cards_html
 from teams.decorators import async_team_view, team_view
 from teams.models import Membership
+from teams.selectors import team_role
 
 log = logging.getLogger(__name__)
 
@@ -204,11 +205,7 @@ def _render_cards(retro_id: int, escape_id: int, role: str) -> str | None:
 
 
 def _role_of(team_id: int, user_id: int) -> str | None:
-    role = (
-        Membership.objects.filter(team_id=team_id, user_id=user_id)
-        .values_list("role", flat=True)
-        .first()
-    )
+    role = team_role(team_id=team_id, user_id=user_id)
     _release_connections()
     return role
 

@@ -113,3 +113,10 @@ def test_a_pushed_card_keeps_the_draft_focus_caret_and_the_persons_own_parts(
     # A, who got B's why pushed, has no edit on it; B, its author, has.
     expect(why_item(a.page, SSO, sent).locator("summary", has_text="Edit")).to_have_count(0)
     expect(why_item(b.page, SSO, sent).locator("summary", has_text="Edit")).to_have_count(1)
+
+    # The vote controls B's board keeps through a push still work: B takes the vote back.
+    add_first_why(a.page, SSO, "Nobody owns the staging proxy config")
+    expect(why_texts(b.page, SSO, "Nobody owns the staging proxy config")).to_have_count(1)
+    open_card(b.page, SSO).get_by_role("button", name="− Take back").click()
+    expect(mine).to_have_count(0)
+    expect(open_card(a.page, SSO).locator(".votes")).to_have_text("0 votes")

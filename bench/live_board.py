@@ -419,6 +419,14 @@ async def drive(stack: Stack, retro: dict[str, Any], cfg: Settings) -> dict[str,
         ]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=60)
         await asyncio.sleep(1.0)  # let every stream take its first ping
+        if cfg.refetch:
+            # A browser opens the board with it rendered; here each listener fetches it first,
+            # and the posts start once every one has it (else the first pushes meet fetches
+            # still under way and measure the start, not the steady state).
+            for _ in range(600):
+                if all(listener.rendered and not listener.fetching for listener in listeners):
+                    break
+                await asyncio.sleep(0.1)
         report["rss_streams_open"] = rss.now()
 
         stop = asyncio.Event()

@@ -14,6 +14,11 @@ board's own HTTP endpoint at a steady rate. For every post it records the retro 
 post produced (the board fragment in the response shows it) and, per stream, when a version
 at least that high arrived. Counts and time are bounded; it stops by itself.
 
+With --refetch every listener does what a browser's board does next (static/js/board.js): it
+applies a card pushed with a version one past what it shows, and otherwise re-fetches (only the
+changed cards when every version since named its escape, else the whole board); that adds
+post-to-everyone-rendered ("every board shows the change").
+
 Reported: post-to-everyone-received latency (p50/p95/p99 over posts; a post is received by
 everyone when the slowest of the listening streams has it), the same per delivery, lost
 deliveries (a stream that never saw a version >= v), doubled deliveries (one version twice on
@@ -113,6 +118,8 @@ class Listener:
     hints: dict[int, int | None] = field(default_factory=dict)  # version -> escape it changed
     full_fetches: int = 0
     card_fetches: int = 0
+    pushed: int = 0  # cards applied from the stream, without a request
+    pushed_bytes: int = 0
     fetching: bool = False
     fetcher: asyncio.Task[None] | None = None
     closing: bool = False  # the run is over: what the stream does now is not measured
@@ -138,16 +145,36 @@ def _first_at_least(seen: dict[int, float], version: int) -> float | None:
     return min(times) if times else None
 
 
-def version_of(data: str) -> tuple[int, int | None] | None:
-    """What a "version" event carries: {"version": n, "escape": id?} (retros/stream.py)."""
+def version_of(data: str) -> tuple[int, int | None, str | None] | None:
+    """What a "version" event carries: {"version": n, "escape": id?, "html": card?}
+    (retros/stream.py)."""
     try:
         value = json.loads(data)
     except ValueError:
         return None
     if isinstance(value, dict) and isinstance(value.get("version"), int):
-        escape = value.get("escape")
-        return int(value["version"]), escape if isinstance(escape, int) else None
+        escape, html = value.get("escape"), value.get("html")
+        return (
+            int(value["version"]),
+            escape if isinstance(escape, int) else None,
+            html if isinstance(html, str) else None,
+        )
     return None
+
+
+def apply_pushed(listener: Listener, version: int, html: str | None) -> bool:
+    """What board.js does with a pushed card: swap it in when the board is one version behind
+    and no fetch is under way (here: check it is the card answer, at least that version)."""
+    known = max(listener.rendered, default=0)
+    if html is None or listener.fetching or version != known + 1:
+        return False
+    found = BOARD_VERSION.search(html)
+    if "data-cards" not in html or not found or int(found.group(1)) < version:
+        return False
+    listener.rendered.setdefault(version, time.monotonic())
+    listener.pushed += 1
+    listener.pushed_bytes += len(html.encode())
+    return True
 
 
 async def listen(
@@ -176,9 +203,11 @@ async def listen(
                     elif line == "":
                         event = version_of("\n".join(data)) if kind == "version" else None
                         if event is not None:
-                            version, listener.hints[version] = event
+                            version, listener.hints[version], html = event
                             listener.saw(version, time.monotonic())
-                            if refresh_url and not listener.fetching:
+                            if refresh_url and apply_pushed(listener, version, html):
+                                pass
+                            elif refresh_url and not listener.fetching:
                                 listener.fetching = True
                                 listener.fetcher = asyncio.create_task(
                                     refetch(client, refresh_url, listener)
@@ -390,6 +419,14 @@ async def drive(stack: Stack, retro: dict[str, Any], cfg: Settings) -> dict[str,
         ]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=60)
         await asyncio.sleep(1.0)  # let every stream take its first ping
+        if cfg.refetch:
+            # A browser opens the board with it rendered; here each listener fetches it first,
+            # and the posts start once every one has it (else the first pushes meet fetches
+            # still under way and measure the start, not the steady state).
+            for _ in range(600):
+                if all(listener.rendered and not listener.fetching for listener in listeners):
+                    break
+                await asyncio.sleep(0.1)
         report["rss_streams_open"] = rss.now()
 
         stop = asyncio.Event()
@@ -464,6 +501,13 @@ def analyse(posts: list[Post], listeners: list[Listener]) -> dict[str, Any]:
                 "whole_board": sum(listener.full_fetches for listener in listeners),
                 "cards_only": sum(listener.card_fetches for listener in listeners),
             },
+            "pushed_applied": sum(listener.pushed for listener in listeners),
+            "pushed_kib_mean": round(
+                sum(listener.pushed_bytes for listener in listeners)
+                / max(1, sum(listener.pushed for listener in listeners))
+                / 1024,
+                1,
+            ),
         }
     return {
         **extra,
@@ -506,7 +550,7 @@ def print_report(facts: dict[str, str], cfg: Settings, report: dict[str, Any]) -
     print(
         f"\n## Load\n- {cfg.listeners} listening streams, {cfg.posters} posters, "
         f"{cfg.posts} whys over {cfg.seconds:.0f} s ({cfg.posts / cfg.seconds:.1f}/s)"
-        + (", listeners re-fetch the board" if cfg.refetch else "")
+        + (", listeners apply pushed cards or re-fetch, as boards do" if cfg.refetch else "")
     )
     print(f"- sign-in of {cfg.listeners + cfg.posters} users: {report['sign_in_seconds']:.1f} s")
     print("\n## Results (ms)")
@@ -519,7 +563,8 @@ def print_report(facts: dict[str, str], cfg: Settings, report: dict[str, Any]) -
         fetches = report["refetches"]
         print(
             f"- re-fetches: {fetches['cards_only']} of changed cards only, "
-            f"{fetches['whole_board']} of the whole board"
+            f"{fetches['whole_board']} of the whole board; pushed cards applied: "
+            f"{report['pushed_applied']} (mean {report['pushed_kib_mean']} KiB)"
         )
     print(
         f"- posts ok: {report['posts_ok']}/{report['posts']} (statuses {report['post_statuses']})"
@@ -556,7 +601,8 @@ def main() -> int:
     parser.add_argument(
         "--refetch",
         action="store_true",
-        help="listeners also re-fetch the board on each newer version, as browsers do",
+        help="listeners also show each newer version, as boards do: apply a pushed card, "
+        "else re-fetch",
     )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--logs", type=Path, help="keep the server's logs in this folder")

@@ -98,15 +98,21 @@ def publish(retro_id: int, kind: str, payload: Mapping[str, Any]) -> None:
         _publish_local(event)
 
 
-def publish_version(retro_id: int, version: int, *, escape_id: int | None = None) -> None:
+def publish_version(
+    retro_id: int, version: int, *, escape_id: int | None = None, by: int | None = None
+) -> None:
     """Announce "retro N is at version v": what `_bump` registers to run on commit.
 
-    `escape_id` is a hint: the change touched only that escape's card. A board exactly one
-    version behind can re-fetch just the card; any other board re-fetches all of it.
+    `escape_id` is a hint: the change touched only that escape's card, which the streams
+    then push (retros/stream.py); a board that missed a version re-fetches. `by`: the user
+    whose own boards re-fetch the card instead of taking the pushed one (see `_bump`); it
+    stays between the servers, no stream sends it on.
     """
     payload: dict[str, Any] = {"version": version}
     if escape_id is not None:
         payload["escape"] = escape_id
+    if by is not None:
+        payload["by"] = by
     publish(retro_id, VERSION, payload)
 
 

@@ -150,7 +150,8 @@ def fact_add(
     fact = EscapeFact.objects.create(
         retro=retro, escape=escape, author=None if retro.anonymous else author, **fields
     )
-    _bump(retro, escape_id=escape.pk)
+    # Its Delete is the author's alone: their boards re-fetch the card rendered for them.
+    _bump(retro, escape_id=escape.pk, by=fact.author_id)
     return fact
 
 

@@ -80,19 +80,21 @@ def action_retro_lock(*, action: PreventativeAction) -> Retrospective | None:
     return Retrospective.objects.select_for_update().filter(pk=action.retro_id).first()
 
 
-def _bump(retro: Retrospective, *, escape_id: int | None = None) -> None:
+def _bump(retro: Retrospective, *, escape_id: int | None = None, by: int | None = None) -> None:
     """Count one change of the retro or its board. Call while holding the retro row lock.
 
     Once the transaction commits, "retro N is at version v" goes to every open board
-    (retros/events.py), which re-fetches its regions. `escape_id` says the change touched
-    only that escape's card (and the counts beside it), so a board that is one version
-    behind re-fetches just that card. A rolled-back write publishes nothing; a failed
-    publish is logged and never fails the write (boards catch up on reconnect).
+    (retros/events.py). `escape_id` says the change touched only that escape's card (and the
+    counts beside it): the streams then push that card, rendered once (retros/stream.py), and
+    a board that is behind re-fetches just that card. `by` is the user the change gives
+    something only they see on the card (the controls on a why they wrote): their own boards
+    re-fetch the card instead. A rolled-back write publishes nothing; a failed publish is
+    logged and never fails the write (boards catch up on reconnect).
     """
     Retrospective.objects.filter(pk=retro.pk).update(version=F("version") + 1)
     retro.refresh_from_db(fields=["version"])
     transaction.on_commit(
-        partial(events.publish_version, retro.pk, retro.version, escape_id=escape_id),
+        partial(events.publish_version, retro.pk, retro.version, escape_id=escape_id, by=by),
         robust=True,
     )
 
@@ -401,7 +403,7 @@ def why_add(
         text=clean,
         author=None if retro.anonymous else author,
     )
-    _bump(retro, escape_id=escape.pk)
+    _bump(retro, escape_id=escape.pk, by=why.author_id)
     return why
 
 

@@ -84,9 +84,15 @@ class Controls:
     propose: bool = False
     facts: bool = False
     change_any_fact: bool = False
+    # Rendered once for everyone of this role (the card a stream pushes, retros/pushed.py):
+    # what only one person sees is left out, and board.js puts in that person's own (their
+    # votes, the controls on whys and facts they wrote, their CSRF token).
+    shared: bool = False
 
     @classmethod
-    def of(cls, membership: Membership, retro: Retrospective) -> "Controls":
+    def of(
+        cls, membership: Membership, retro: Retrospective, *, shared: bool = False
+    ) -> "Controls":
         is_open = not retro.is_closed
         write = membership.can_write and is_open
         facilitate = membership.can_facilitate and is_open
@@ -98,10 +104,11 @@ class Controls:
             actions=write and retro.phase in services.ACTION_PHASES,
             vote=write and retro.voting == VotingState.OPEN,
             change_any_why=facilitate and retro.phase in services.WHY_PHASES,
-            user_id=membership.user_id,
+            user_id=None if shared else membership.user_id,
             propose=write and retro.phase == Phase.GATHER,
             facts=write and retro.phase in gather.FACT_PHASES,
             change_any_fact=facilitate and retro.phase in gather.FACT_PHASES,
+            shared=shared,
         )
 
 
@@ -153,14 +160,18 @@ def _attempt(write: Callable[[], object]) -> list[str]:
     return []
 
 
-def _context(membership: Membership, retro: Retrospective, **extra: Any) -> dict[str, Any]:
-    controls = Controls.of(membership, retro)
+def _context(
+    membership: Membership, retro: Retrospective, *, shared: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """The board's context for `membership`; `shared`: for everyone of its role alike (no
+    user's own votes or whys, see Controls.shared)."""
+    controls = Controls.of(membership, retro, shared=shared)
     index = retro.phase_index
     context: dict[str, Any] = {
         "team": membership.team,
         "membership": membership,
         "retro": retro,
-        "board": retro_board(retro, voter=membership.user),
+        "board": retro_board(retro, voter=None if shared else membership.user),
         "controls": controls,
         "timer": timer_state(retro),
         "phase_steps": [
@@ -345,6 +356,16 @@ def _cards_html(
         return render_to_string(f"{BOARD}#board_cards", context)
 
     return _cached_once(key, render_cards).replace(CSRF_SLOT, get_token(request))
+
+
+def shared_cards_html(retro: Retrospective, role: str, escape_ids: list[int]) -> str:
+    """The same regions as `_cards_html`, for everyone whose role is `role`: no person's own
+    votes, whys or CSRF token in it (CSRF_SLOT where the token goes), so one render serves
+    every board of that role. What a stream pushes with a version (retros/pushed.py)."""
+    membership = Membership(team=retro.team, role=role)  # a role, not a person
+    context = _context(membership, retro, shared=True, csrf_token=CSRF_SLOT)
+    context["cards"] = [context["board"].card(escape_id) for escape_id in escape_ids]
+    return render_to_string(f"{BOARD}#board_cards", context)
 
 
 _rendering: dict[str, threading.Lock] = {}

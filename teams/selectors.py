@@ -81,6 +81,16 @@ def team_membership(*, team_id: int, user: User) -> Membership | None:
     return Membership.objects.filter(team_id=team_id, user=user).first()
 
 
+def team_role(*, team_id: int, user_id: int) -> str | None:
+    """The user's role in the team, or None if they are not in it (one small query: what a
+    live board's stream re-reads at each heartbeat)."""
+    return (
+        Membership.objects.filter(team_id=team_id, user_id=user_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
 def can_facilitate(*, team: Team, user: User) -> bool:
     """Whether the user is a facilitator or an admin of the team."""
     return Membership.objects.filter(

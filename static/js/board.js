@@ -1,15 +1,20 @@
 /* The live board: follow the retro's event stream and re-render the board from the server.
  *
- * The stream (retros/stream.py) only says "the retro is at version v" and "who is here
- * changed". On a version newer than the one on screen this fetches the #board partial and
- * swaps each region (a direct child of #board with an id) that changed. Regions are always
- * re-rendered from server state, never patched from events, so a missed or repeated event
- * can neither lose nor double anything; a reconnecting stream starts with the current
- * version, and one comparison brings the page up to date.
+ * The stream (retros/stream.py) says "the retro is at version v" and "who is here changed".
+ * On a version newer than the one on screen this fetches the #board partial and swaps each
+ * region (a direct child of #board with an id) that changed. Regions are always rendered by
+ * the server from its state, so a missed or repeated event can neither lose nor double
+ * anything; a reconnecting stream starts with the current version, and one comparison brings
+ * the page up to date.
  *
- * A version may say which escape it changed (a why, an action, a classification). When every
- * version between the one on screen and the newest announced says so, only those cards (and
- * the counts beside them) are fetched; a gap, or any other kind of change, fetches it all.
+ * A version may say which escape it changed (a why, an action, a classification), and then
+ * usually carries that card's HTML (with the phase bar, overview and close region), rendered
+ * once on the server for everyone of the person's role. When the board is exactly one version
+ * behind, that HTML is swapped in as it is, with the person's own parts put in first
+ * (`personalize`: their CSRF token, their votes and the controls on the whys they wrote, both
+ * taken from the card on screen). Otherwise, when every version between the one on screen and
+ * the newest announced named its escape, only those cards are fetched; a gap, or any other
+ * kind of change, fetches it all.
  *
  * What the user is doing survives. What they typed and have not sent is carried into the new
  * HTML, with the hidden fields of its form (so an edit begun at an older revision still meets
@@ -74,6 +79,9 @@
       const version = data.version;
       hints.set(version, Number.isInteger(data.escape) ? data.escape : null);
       wanted = Math.max(wanted, version);
+      if (version === known + 1 && typeof data.html === "string" && !fetching && !stale) {
+        if (applyPushed(data.html, version)) return;
+      }
       if (version > known) refresh();
     });
     source.addEventListener("presence", refreshPresence);
@@ -112,7 +120,7 @@
       });
       const html = response.ok ? await response.text() : "";
       answered = true;
-      ok = response.ok && (cards ? applyCards(html, target) : apply(html));
+      ok = response.ok && (cards ? applyCards(parse(html), target) : apply(html));
     } catch (error) {
       // Offline: the stream's reconnect announces the version again.
     } finally {
@@ -195,10 +203,54 @@
     for (const version of hints.keys()) if (version <= upTo) hints.set(version, null);
   }
 
-  // Swap in the cards (and phase bar and close region) of a ?escape= answer. The board is
-  // then known to be at `target`: the versions up to it changed only these cards.
-  function applyCards(html, target) {
-    const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("board");
+  const parse = (html) => new DOMParser().parseFromString(html, "text/html").getElementById("board");
+
+  // A card the stream pushed with `version`, one past the board on screen.
+  function applyPushed(html, version) {
+    const fresh = parse(html);
+    const current = board();
+    if (!fresh || !current || !personalize(fresh, current)) return false;
+    if (!applyCards(fresh, version)) return false;
+    for (const seen of hints.keys()) if (seen <= known) hints.delete(seen);
+    return true;
+  }
+
+  // Put this person's own parts into a card rendered for everyone of their role. Only their
+  // own actions change them, and those swap or re-fetch HTML rendered for them, so the card
+  // on screen has them right: false if it has not got them (the board then re-fetches).
+  function personalize(fresh, current) {
+    const token = csrfToken();
+    if (!token) return false;
+    for (const input of fresh.querySelectorAll(CSRF)) input.value = token;
+    for (const slot of fresh.querySelectorAll("[data-personal]")) {
+      const key = slot.dataset.personal;
+      const mine = current.querySelector(`[data-personal="${CSS.escape(key)}"]`);
+      if (!mine) return false;
+      slot.replaceWith(mine.cloneNode(true));
+    }
+    // Edit and delete of a why, and delete of a fact, shown to everyone of a member's role:
+    // kept where the card on screen has them, which is on the whys and facts this person wrote.
+    for (const control of fresh.querySelectorAll("[data-author-only]")) {
+      const item = control.closest("li[id^='why-'], li[id^='fact-']");
+      const own = item && byId(current, item.id)?.querySelector(
+        item.matches(".fact") ? ":scope > .fact-meta > [data-author-only]" : ":scope > .why-controls > [data-author-only]"
+      );
+      if (!own) control.remove();
+    }
+    return true;
+  }
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (error) {
+      return "";
+    }
+  }
+
+  // Swap in the cards (and phase bar and close region) of a ?escape= answer or a pushed card.
+  // The board is then known to be at `target`: the versions up to it changed only these cards.
+  function applyCards(fresh, target) {
     const current = board();
     if (!fresh || !current || !("cards" in fresh.dataset)) return false;
     if ((Number(fresh.dataset.version) || 0) < target) return false;

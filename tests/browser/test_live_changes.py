@@ -193,26 +193,42 @@ def test_a_change_to_the_card_being_typed_in_shows_at_once_and_keeps_the_draft(p
     expect(why_texts(b.page, SSO, DRAFT + " cookie")).to_have_count(1)
 
 
-def test_a_change_to_one_card_refetches_that_card_and_a_phase_change_the_board(people: People):
+def test_a_change_to_one_card_is_pushed_and_a_phase_change_refetches_the_board(people: People):
+    """A one-card change comes down the stream as that card's HTML: nothing is fetched, except
+    by the author's own board (their why's controls are theirs alone), which fetches only
+    that card; a change of the board itself is the whole board, fetched by each."""
     facilitator, a, b, retro_id = _board_of_three(people, "Targeted refresh retro")
     board = board_path(retro_id)
     fetched: list[str] = []  # what B's board re-fetched of itself: "" or "?escape=…"
+    fetched_by_author: list[str] = []  # the same, by A's second tab
 
-    def record(request: Request) -> None:
-        rest = request.url.partition(board)[2] if board in request.url else "/"
-        if request.headers.get("hx-request") and (rest == "" or rest.startswith("?")):
-            fetched.append(rest)
+    def recorder(into: list[str]) -> Callable[[Request], None]:
+        def record(request: Request) -> None:
+            rest = request.url.partition(board)[2] if board in request.url else "/"
+            if request.headers.get("hx-request") and (rest == "" or rest.startswith("?")):
+                into.append(rest)
 
-    b.page.on("request", record)
+        return record
+
+    b.page.on("request", recorder(fetched))
     mark_page(b.page)
     sso = escape_id(b.page, SSO)
+    # A's second tab: the author's own other board.
+    a_again = a.context.new_page()
+    a.watch(a_again)
+    open_board(a_again, retro_id)
+    a_again.on("request", recorder(fetched_by_author))
 
     text = "Safari drops third-party cookies the SSO hop relies on"
     add_first_why(a.page, SSO, text)
     expect(why_texts(b.page, SSO, text)).to_have_count(1)
-    assert fetched == [f"?escape={sso}"], "one card changed: only it is fetched"
+    expect(why_texts(a_again, SSO, text)).to_have_count(1)
+    assert fetched == [], "one card changed: it came with the event"
+    assert fetched_by_author == [f"?escape={sso}"], "the author's board fetches only that card"
+    # ...and has the edit only the author gets, which B has not.
+    expect(why_item(a_again, SSO, text).locator("summary", has_text="Edit")).to_have_count(1)
+    expect(why_item(b.page, SSO, text).locator("summary", has_text="Edit")).to_have_count(0)
 
-    fetched.clear()
     facilitate(facilitator.page, "Open dot voting")
     expect(b.page.locator("#facilitation-bar")).to_contain_text("Dot voting is open")
     assert fetched == [""], "a change of the board itself: the whole board"

@@ -64,6 +64,17 @@ retro = Retrospective.objects.get(pk={pk})
 services.retro_advance(retro=retro, expected_phase="gather", to_phase="categorize")
 """
 
+CLASSIFY = """
+from escapes.models import Escape
+from retros import services
+from retros.models import Retrospective
+retro = Retrospective.objects.get(pk={pk})
+if retro.phase == "gather":
+    services.retro_advance(retro=retro, expected_phase="gather", to_phase="categorize")
+escape = Escape.objects.get(title="Leak")
+services.retro_escape_classify(retro=retro, escape=escape, category="coverage_gap", stage=None)
+"""
+
 
 def manage(env: dict[str, str], code: str) -> str:
     result = subprocess.run(  # noqa: S603 - the test's own code
@@ -195,6 +206,23 @@ def test_a_change_made_in_another_process_reaches_an_open_stream(site: Site):
         bumped = stream.next_event("version", within=WAIT)
 
     assert bumped.data == {"version": first.data["version"] + 1}
+
+
+def test_a_card_changed_in_another_process_is_rendered_by_the_web_process(site: Site):
+    """With Redis the worker's (here: a shell's) change to one card comes with its escape, and
+    the web process holding the stream renders the card and pushes it. The embedded default's
+    poller knows only versions: the board re-fetches."""
+    with httpx.Client() as client, open_stream(client, site, site.ids["mia"]) as response:
+        stream = Stream(response)
+        stream.next_event("version")
+        manage(site.env, CLASSIFY.format(pk=site.ids["retro"]))
+        while "escape" not in (event := stream.next_event("version", within=WAIT)).data:
+            if "REDIS_URL" not in site.env:
+                break
+    if "REDIS_URL" in site.env:
+        assert "Coverage Gap" in event.data["html"] and 'id="escape-' in event.data["html"]
+    else:
+        assert set(event.data) == {"version"}
 
 
 def test_an_outsider_gets_404_and_not_a_byte_of_the_stream(site: Site):

@@ -106,6 +106,7 @@ def test_a_change_to_one_card_names_its_escape_and_a_board_change_does_not(
         {"version": 2},
         {"version": 3, "escape": escape.pk},
         {"version": 4},
-        {"version": 5, "escape": escape.pk},
+        # A why's author: their own boards re-fetch it (edit and delete are theirs alone).
+        {"version": 5, "escape": escape.pk, "by": member.pk},
         {"version": 6, "escape": escape.pk},
     ]

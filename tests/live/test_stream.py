@@ -104,7 +104,10 @@ def test_a_change_to_one_card_reaches_the_stream_with_its_escape(
 
     phase, card = async_to_sync(scenario)()
     assert phase.data == {"version": 2}
+    html = card.data.pop("html")
     assert card.data == {"version": 3, "escape": escape.pk}
+    # The card itself comes with it, as the board shows it now (retros/stream.py pushed_card).
+    assert f'id="escape-{escape.pk}"' in html and "Coverage Gap" in html
 
 
 def test_a_viewer_may_watch(retro, viewer):

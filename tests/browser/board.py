@@ -215,9 +215,12 @@ def votes(page: Page, title: str) -> Locator:
 def add_action(page: Page, title: str, *, action: str, owner: str, kind: str) -> None:
     the_card = open_card(page, title)
     summary = the_card.locator("summary", has_text="Add a preventative action")
-    if summary.locator("xpath=..").get_attribute("open") is None:  # it stays open once opened
-        summary.click()
     form = the_card.locator("form:has(input[id^=new-action-])")
+    deadline = time.monotonic() + WAIT
+    while not form.get_by_label("Title").is_visible() and time.monotonic() < deadline:
+        if summary.locator("xpath=..").get_attribute("open") is None:  # stays open once opened
+            summary.click()
+        page.wait_for_timeout(100)
     form.get_by_label("Title").fill(action)
     form.get_by_label("Kind").select_option(label=kind)
     form.get_by_label("Owner").select_option(label=owner)

@@ -95,6 +95,7 @@ def test_closing_follows_the_teams_rule_and_every_page_words_the_tickets_alike(
     add_first_why(engineer.page, SSO, WHY)
     expect(why_texts(engineer.page, SSO, WHY)).to_have_count(1)
     mark_root_cause(engineer.page, SSO, WHY, "Process failure")
+    expect(card(engineer.page, SSO).locator(".root-cause-kind")).to_have_count(1)
     for title, action in ((SSO, "Two-domain staging"), (COUPON, "Idempotent coupon apply")):
         add_action(engineer.page, title, action=action, owner="engineer", kind="Process change")
         expect(

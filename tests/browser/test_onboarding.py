@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.people import People
 from tests.browser.stack import TEAM
-from tests.browser.test_page_widths import VIEWPORTS, overflow
+from tests.browser.test_page_widths import VIEWPORTS, first_link, overflow
 
 pytestmark = pytest.mark.browser
 
@@ -124,4 +124,47 @@ def test_an_invited_person_signs_up_from_the_email_and_the_admin_changes_their_r
     visitor.goto(f"/t/{TEAM}/retros/new/")
     expect(visitor.get_by_role("heading", name=re.compile("retro", re.I)).first).to_be_visible()
 
+    assert too_wide == []
+
+
+def test_a_retro_join_link_admits_a_newcomer_as_a_member_when_the_admin_allows_it(
+    people: People,
+):
+    too_wide: list[str] = []
+    admin = people.open("admin")
+    page = admin.page
+    page.goto(f"/t/{TEAM}/retros/")
+    board = first_link(page, rf"/t/{TEAM}/retros/\d+/")
+    page.goto(f"/t/{TEAM}/members/")
+    page.get_by_label("People with a retro's join link may create an account").check()
+    page.locator("#join-link").get_by_role("button", name="Save").click()
+    try:
+        expect(page.locator(".messages")).to_contain_text("may now create an account")
+        page.goto(board)
+        join_url = page.locator("#join-url").input_value()
+        assert "/join/" in join_url
+
+        newcomer = people.open("jonas", signed_in=False)
+        visitor = newcomer.page
+        visitor.goto(join_url)
+        expect(visitor.get_by_role("heading", name=re.compile("Join the retro"))).to_be_visible()
+        _fits_and_photograph(visitor, "retro_join", too_wide)
+        visitor.get_by_label("Username").fill("jonas")
+        visitor.get_by_label("Your name").fill("Jonas Joiner")
+        visitor.get_by_label("Email address").fill("jonas@example.com")
+        visitor.get_by_label("Password", exact=True).fill(PASSWORD)
+        visitor.get_by_label("Password again").fill(PASSWORD)
+        visitor.get_by_role("button", name="Create account and join").click()
+        expect(visitor).to_have_url(re.compile(rf"{board}$"))
+        expect(visitor.locator(".messages")).to_contain_text("you are a member")
+
+        page.goto(f"/t/{TEAM}/members/")
+        row = page.locator("#members tr", has_text="Jonas Joiner")
+        expect(row.get_by_label("Role of jonas")).to_have_value("member")
+    finally:
+        # The stack is shared: leave the demo team's join link as the other tests expect it.
+        page.goto(f"/t/{TEAM}/members/")
+        page.get_by_label("People with a retro's join link may create an account").uncheck()
+        page.locator("#join-link").get_by_role("button", name="Save").click()
+        expect(page.locator(".messages")).to_contain_text("works only for members")
     assert too_wide == []

@@ -195,6 +195,37 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# An email invitation's link works this many days (teams/invitations.py).
+LEAKSEAL_INVITATION_DAYS = envint("LEAKSEAL_INVITATION_DAYS", 7)
+
+# --- Email (invitations), through Django's mailers (MAILERS, Django 6.1). The embedded default
+# (DEBUG on, no EMAIL_HOST) prints each message to the web process's output with the console
+# backend, so `make run` shows invitation links there. Otherwise SMTP, to EMAIL_HOST (default
+# localhost; `check --deploy` refuses a development backend in production). EMAIL_BACKEND
+# overrides both (the browser tests use Django's file backend and read EMAIL_FILE_PATH); the
+# code that sends is the same.
+_email_host = os.environ.get("EMAIL_HOST", "")
+_email_backend = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG and not _email_host
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+_email_options: dict[str, object] = {}
+if _email_backend.endswith("smtp.EmailBackend"):
+    _email_options = {
+        "host": _email_host or "localhost",
+        "port": envint("EMAIL_PORT", 587),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": envbool("EMAIL_USE_TLS", True),
+        "timeout": envint("EMAIL_TIMEOUT", 10),
+    }
+elif _email_backend.endswith("filebased.EmailBackend"):
+    _email_options = {"file_path": os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))}
+MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": _email_options}}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Leakseal <leakseal@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True

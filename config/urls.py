@@ -4,6 +4,7 @@ from django.urls import include, path
 from config import errors
 from escapes import urls as escape_urls
 from insights import urls as insight_urls
+from retros import views_join as retros_join
 
 urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
@@ -16,6 +17,9 @@ urlpatterns = [
     path("t/<slug:team>/", include(escape_urls.urlpatterns)),
     path("t/<slug:team>/", include("escapes.release_urls")),
     path("t/<slug:team>/retros/", include("retros.urls")),
+    path("t/<slug:team>/members/", include("teams.member_urls")),
+    # A retro's join link when its team lets newcomers sign up from it (retros/views_join.py).
+    path("join/<str:key>/", retros_join.retro_join, name="retro_join"),
     path("t/<slug:team>/integrations/", include("integrations.urls_settings")),
     path("t/<slug:team>/integrations/", include("integrations.urls_push")),
     path("hooks/", include("integrations.urls_webhooks")),

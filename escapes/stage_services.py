@@ -26,6 +26,33 @@ def stages_create_default(*, team: Team) -> list[PipelineStage]:
     )
 
 
+def stages_create(*, team: Team, names: list[str]) -> list[PipelineStage]:
+    """A new team's stages as its creator listed them, in order (at least one).
+
+    Refused as a whole with a ValidationError on `stages` naming the first name at fault.
+    """
+    clean: list[str] = []
+    for raw in names:
+        name = " ".join(raw.split())
+        if not name:
+            continue
+        if len(name) > STAGE_NAME_MAX:
+            raise ValidationError(
+                {
+                    "stages": f"“{name[:20]}…” is too long: keep a stage name to "
+                    f"{STAGE_NAME_MAX} characters."
+                }
+            )
+        if any(c.casefold() == name.casefold() for c in clean):
+            raise ValidationError({"stages": f"“{name}” is listed twice; name each stage once."})
+        clean.append(name)
+    if not clean:
+        raise ValidationError({"stages": "List at least one stage, e.g. Unit."})
+    return PipelineStage.objects.bulk_create(
+        PipelineStage(team=team, name=name, position=i) for i, name in enumerate(clean)
+    )
+
+
 def _lock_stages(team: Team) -> list[PipelineStage]:
     """The team's stages in order, row-locked; call inside a transaction."""
     return list(

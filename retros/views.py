@@ -59,6 +59,7 @@ from retros.selectors import (
     team_guide,
 )
 from retros.signals import tracker_target
+from retros.views_join import retro_join_url
 from teams.decorators import team_view
 from teams.models import Membership
 
@@ -399,13 +400,22 @@ def _join_context(request: HttpRequest, retro: Retrospective) -> dict[str, Any]:
     """The board's absolute URL, to share, and its QR code as inline SVG.
 
     The join link is the board URL itself: members land on the board, outsiders get 404
-    and signed-out people sign in first and come back to it.
+    and signed-out people sign in first and come back to it. A team that lets newcomers join
+    from it (`Team.join_link_sign_up`) shares `/join/<signed key>/` instead, which also offers
+    an account and membership as a member (retros/views_join.py).
     """
-    join_url = request.build_absolute_uri(_board_url(retro))
+    # When the team lets newcomers join from it, the link is an unguessable one of its own
+    # (retros/views_join.py); else the board's URL.
+    join_path = retro_join_url(retro) if retro.team.join_link_sign_up else _board_url(retro)
+    join_url = request.build_absolute_uri(join_path)
     qr = segno.make(join_url, error="m")
     svg = qr.svg_inline(scale=4, light="#fff", svgclass="qr-code", title="QR code of the join link")
     # segno's own markup: paths only, no script and no style attribute (the CSP forbids both).
-    return {"join_url": join_url, "join_qr": mark_safe(svg)}  # noqa: S308
+    return {
+        "join_url": join_url,
+        "join_qr": mark_safe(svg),  # noqa: S308
+        "join_sign_up": retro.team.join_link_sign_up,
+    }
 
 
 @require_GET

@@ -1,10 +1,12 @@
 import functools
 import hashlib
 import zoneinfo
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 
 def validate_timezone(value: str) -> None:
@@ -28,6 +30,12 @@ class Team(models.Model):
     # migration sets False).
     close_requires_root_cause = models.BooleanField(
         "Closing a retro needs a root cause for every escape", default=True
+    )
+    # Whether a retro's join link lets someone who is not a member yet create an account (or
+    # join with theirs) as a member of the team. Off by default: a link shared in a meeting
+    # would otherwise let anyone it reaches into the team (docs/design.md, "Teams and people").
+    join_link_sign_up = models.BooleanField(
+        "People with a retro's join link may create an account", default=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -112,3 +120,63 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class InvitationState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Used"
+    REVOKED = "revoked", "Revoked"
+    REPLACED = "replaced", "Replaced by a newer invitation"
+    EXPIRED = "expired", "Expired"
+
+
+class Invitation(models.Model):
+    """An email invitation to join a team with a role.
+
+    The link carries a random token; only its SHA-256 digest is stored (like an API token's),
+    so the database alone cannot be used to accept an invitation. Resending makes a new row
+    with a new token and marks this one replaced.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    digest = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    replaced_by = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replaces"
+    )
+    # The outcome of sending the email (after the commit): when it left, or why it did not.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "email"], name="invitation_team_email")]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.team} as {self.role}"
+
+    @staticmethod
+    def digest_of(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def state_at(self, now: datetime) -> InvitationState:
+        if self.accepted_at is not None:
+            return InvitationState.ACCEPTED
+        if self.replaced_by_id is not None:
+            return InvitationState.REPLACED
+        if self.revoked_at is not None:
+            return InvitationState.REVOKED
+        if now >= self.expires_at:
+            return InvitationState.EXPIRED
+        return InvitationState.PENDING

@@ -6,10 +6,10 @@ is indistinguishable from one that does not exist (404).
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, QuerySet
+from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 from django.http import Http404
 
-from teams.models import Membership, Role, Team
+from teams.models import Invitation, Membership, Role, Team
 
 
 class RuleDenied(PermissionDenied):
@@ -96,3 +96,23 @@ def can_facilitate(*, team: Team, user: User) -> bool:
     return Membership.objects.filter(
         team=team, user=user, role__in=[Role.ADMIN, Role.FACILITATOR]
     ).exists()
+
+
+def team_members(team: Team) -> QuerySet[Membership]:
+    """The team's memberships with their users, admins first, then by username."""
+    order = Case(
+        *(When(role=role, then=Value(i)) for i, role in enumerate(Role.values)),
+        output_field=IntegerField(),
+    )
+    return (
+        Membership.objects.filter(team=team)
+        .select_related("user")
+        .order_by(order, "user__username")
+    )
+
+
+def team_invitations(team: Team) -> QuerySet[Invitation]:
+    """The team's invitations still open to the admin: pending or expired (to resend)."""
+    return Invitation.objects.filter(
+        team=team, accepted_at__isnull=True, revoked_at__isnull=True, replaced_by__isnull=True
+    ).order_by("-created_at")

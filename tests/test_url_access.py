@@ -18,7 +18,9 @@ from django.utils import timezone
 from escapes.models import Escape, PipelineStage, Release
 from integrations.models import TrackerConnection, TrackerKind
 from retros.models import EscapeFact, PreventativeAction, RetroEscape, Retrospective, Why
-from teams.models import Role, Team
+from retros.views_join import retro_join_key
+from teams.invitations import invitation_create
+from teams.models import Membership, Role, Team
 from teams.services import api_token_create
 from tests.conftest import client_for
 
@@ -89,6 +91,23 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "api/v1/teams/<slug>/retros": API_R,
     "api/v1/teams/<slug>/retros/<int:retro_id>": API_R,
     "": Access("user"),
+    # Teams and people (issue 11): any signed-in user creates a team; an invitation's link and
+    # a retro's join link are public (the link is the credential; GET changes nothing).
+    "teams/new/": (
+        Access("user"),
+        Access("user", "POST", data={"name": "N", "slug": "n", "timezone": "UTC", "stages": "U"}),
+    ),
+    "invitations/<str:key>/": Access("public"),
+    "join/<str:key>/": Access("public"),
+    "t/<slug:team>/members/": Access("admin"),
+    "t/<slug:team>/members/invite/": Access(
+        "admin", "POST", data={"email": "new@example.com", "role": "member"}
+    ),
+    "t/<slug:team>/members/join-link/": A,
+    "t/<slug:team>/members/<int:pk>/role/": A,
+    "t/<slug:team>/members/<int:pk>/remove/": A,
+    "t/<slug:team>/members/invitations/<int:pk>/resend/": A,
+    "t/<slug:team>/members/invitations/<int:pk>/revoke/": A,
     "tokens/": Access("user"),
     "tokens/new/": Access("user", "POST", data={"name": "ci"}),
     "tokens/<int:pk>/revoke/": Access("user", "POST"),
@@ -244,6 +263,9 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
     )
     connection.webhook_secret = "walk-secret"
     connection.save()
+    invitation, invitation_key = invitation_create(
+        team=team, email="invited@example.com", role="member", by=owner
+    )
     return {
         "team": team.slug,
         "slug": team.slug,
@@ -253,7 +275,11 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
             "releases/<int:pk>": release.pk,
             "stages/<int:pk>": stage.pk,
             "retros/<int:pk>": retro.pk,
+            "members/<int:pk>": Membership.objects.get(team=team, user=member).pk,
+            "invitations/<int:pk>": invitation.pk,
         },
+        "invitation_key": invitation_key,
+        "join_key": retro_join_key(retro),
         "escape_id": escape.pk,
         "retro_id": retro.pk,
         "why_id": why.pk,
@@ -272,6 +298,9 @@ def _path(route: str, world: dict, persona: User) -> str:
     if "tokens/<int:pk>" in path:
         token, _ = api_token_create(user=world["owner"], name="owner's")
         path = path.replace("<int:pk>", str(token.pk))
+    if path.startswith("invitations/"):
+        path = path.replace("<str:key>", world["invitation_key"])
+    path = path.replace("<str:key>", world["join_key"])
     replacements = {
         "<slug:team>": world["team"],
         "<slug>": world["slug"],
@@ -323,7 +352,12 @@ def test_route_access(route: str, access: Access, persona: str, world, request):
     response = _request(client, access, path, token)
     status = response.status_code
 
-    if access.who == "public":
+    if access.who == "public" and route == "invitations/<str:key>/":
+        # The invitation is for invited@example.com: no persona's account has that address, so
+        # every signed-in persona is told it is someone else's (tests/teams/ has the rest).
+        assert status == 403, (path, status)
+        assert "This invitation is for invited@example.com" in response.content.decode()
+    elif access.who == "public":
         # django-ninja's API root only redirects to the docs under DEBUG; 404 otherwise.
         expected = (200, 302, 404) if route == "api/v1/" else (200, 302)
         assert status in expected, (path, status)

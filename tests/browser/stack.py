@@ -106,6 +106,21 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def mail_dir(self) -> Path:
+        return self.var_dir / "mail"
+
+    def sent_emails(self) -> list[str]:
+        """Every email the stack has sent, as raw text, oldest first."""
+        if not self.mail_dir.exists():
+            return []
+        files = sorted(self.mail_dir.glob("*.log"), key=lambda f: f.stat().st_mtime_ns)
+        messages: list[str] = []
+        for file in files:
+            # The file backend writes one file per connection, each message ending in a rule.
+            messages.extend(m for m in file.read_text().split("-" * 79) if m.strip())
+        return messages
+
+    @property
     def kind(self) -> str:
         db = "PostgreSQL" if self.database_url else "SQLite"
         broker = "Redis" if self.redis_url else "file-system broker"
@@ -124,6 +139,10 @@ class Stack:
             SITE_URL=self.url,
             LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
+            # Django's file backend instead of the console: the same sending code, and a test
+            # reads what was sent (`sent_emails`).
+            EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+            EMAIL_FILE_PATH=str(self.mail_dir),
         )
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

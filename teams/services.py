@@ -7,6 +7,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import Action
+from audit.services import record
 from teams.models import ApiToken, Membership, Role, Team
 from teams.signals import team_created
 
@@ -46,10 +48,26 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     return token, raw
 
 
-def api_token_revoke(*, token: ApiToken) -> None:
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, by: User | None = None) -> None:
+    """Revoke the token; each team of its owner's gets an audit entry (it opened all of them)."""
+    locked = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
+    if locked.revoked_at is not None:
+        token.revoked_at = locked.revoked_at
+        return
+    locked.revoked_at = token.revoked_at = timezone.now()
+    locked.save(update_fields=["revoked_at"])
+    owner = locked.user
+    memberships = Membership.objects.filter(user=owner).select_related("team").order_by("team_id")
+    for membership in memberships:
+        record(
+            team=membership.team,
+            actor=by,
+            actor_name=owner.get_username(),
+            action=Action.TOKEN_REVOKED,
+            target=f"API token “{locked.name}” of {owner.get_username()}",
+            changes={"revoked_at": locked.revoked_at},
+        )
 
 
 # A token used many times a second must not write a row each time; a minute is precise

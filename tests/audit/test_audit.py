@@ -439,3 +439,9 @@ def test_the_csv_neutralises_formulas_and_follows_the_filter(team, owner):
     assert json.loads(rows[1][5]) == {"title": "+1 checkout"}
     only = client_for(owner).get(url, {"action": Action.RETRO_CLOSED}).content.decode()
     assert len(list(csv.reader(io.StringIO(only)))) == 2
+
+
+def test_admins_find_the_trail_from_their_teams(team, owner, member):
+    link = reverse("audit_list", kwargs={"team": team.slug})
+    assert link in client_for(owner).get("/").content.decode()
+    assert link not in client_for(member).get("/").content.decode()

@@ -5,6 +5,7 @@ DEBUG on). Production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and 
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -69,6 +70,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "ninja",
+    "axes",
+    "signin",
+    "audit",
     "teams",
     "escapes",
     "insights",
@@ -88,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a locked-out sign-in into signin.views.lockout_response.
+    "axes.middleware.AxesMiddleware",
     # Last: it needs request.user and request.htmx, and sees views' exceptions first.
     "config.errors.RefusalPagesMiddleware",
 ]
@@ -178,7 +184,16 @@ CELERY_BEAT_SCHEDULE = {
     "integrations-poll": {"task": "integrations.poll_all", "schedule": 300.0},
     # The dashboard rollups' backstop: recomputes lost to a broker outage, emptied months.
     "insights-rollup-full": {"task": "insights.rollup_full", "schedule": 3600.0},
+    # The audit trail's retention: entries older than AUDIT_RETENTION_DAYS go.
+    "audit-prune": {"task": "audit.prune", "schedule": 86400.0},
 }
+
+# How long the audit trail keeps an entry (audit/services.py): at least a year.
+AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", 400)
+if AUDIT_RETENTION_DAYS < 365:
+    raise ImproperlyConfigured(
+        f"AUDIT_RETENTION_DAYS must be at least 365 (a year), got {AUDIT_RETENTION_DAYS}"
+    )
 
 # Tracker calls: connect and read timeouts in seconds (integrations/http.py).
 TRACKER_CONNECT_TIMEOUT = float(os.environ.get("TRACKER_CONNECT_TIMEOUT", "5"))
@@ -191,6 +206,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password sign-in protection (signin/throttle.py, through django-axes): failures are counted
+# per account and per address, each against its own limit; a counter that reaches it refuses
+# sign-ins until SIGNIN_LOCKOUT_MINUTES after its last failure. The counters live in the cache
+# when it is shared (Redis), else in the database: local memory is one per process.
+AUTHENTICATION_BACKENDS = [
+    "signin.backends.ThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "signin.throttle.SigninThrottle"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = envint("SIGNIN_FAILURE_LIMIT", 5)
+SIGNIN_ADDRESS_FAILURE_LIMIT = envint("SIGNIN_ADDRESS_FAILURE_LIMIT", 30)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("SIGNIN_LOCKOUT_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "signin.views.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_ENABLE_ADMIN = False  # the counters are signin's, not axes' tables
+SIGNIN_STORE = "cache" if REDIS_URL else "database"
+SIGNIN_CACHE = "default"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

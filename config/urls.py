@@ -5,8 +5,11 @@ from config import errors
 from escapes import urls as escape_urls
 from insights import urls as insight_urls
 from retros import views_join as retros_join
+from signin.views import PasswordResetView
 
 urlpatterns = [
+    # The reset email's link starts with SITE_URL, never with the Host header a request sent.
+    path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
@@ -14,6 +17,7 @@ urlpatterns = [
     path("", include(insight_urls.urlpatterns)),
     path("", include(escape_urls.all_teams_urlpatterns)),
     path("t/<slug:team>/", include(insight_urls.team_urlpatterns)),
+    path("t/<slug:team>/", include("teams.audit_urls")),
     path("t/<slug:team>/", include(escape_urls.urlpatterns)),
     path("t/<slug:team>/", include("escapes.release_urls")),
     path("t/<slug:team>/retros/", include("retros.urls")),

@@ -1,6 +1,12 @@
+from typing import Any
+
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from escapes.models import Escape, PipelineStage, Release, StageCatch
+from escapes.services import TIME_FIELDS, escape_delete
 
 
 @admin.register(Escape)
@@ -10,6 +16,19 @@ class EscapeAdmin(admin.ModelAdmin):
     search_fields = ["title", "component", "tracker_key"]
     list_select_related = ["team", "stage"]
     raw_id_fields = ["release", "stage", "created_by"]
+
+    # An escape's times are edited in the app (its edit page or the API), where the change is
+    # written to the team's audit trail; a deletion here goes through escape_delete, which is.
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return TIME_FIELDS if obj is not None else ()
+
+    def delete_model(self, request: HttpRequest, obj: Escape) -> None:
+        escape_delete(escape=obj, by=request.user)  # type: ignore[arg-type]
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Escape]) -> None:
+        with transaction.atomic():
+            for escape in queryset:
+                escape_delete(escape=escape, by=request.user)  # type: ignore[arg-type]
 
 
 @admin.register(Release)

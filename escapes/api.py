@@ -309,7 +309,7 @@ def escape_patch(request: HttpRequest, slug: str, escape_id: int, payload: Escap
     fields = payload.model_dump(exclude_unset=True)
     refs = TeamRefs.load(team, [fields.get("release")])
     try:
-        updated = escape_update(escape=escape, data=refs.service_data(fields))
+        updated = escape_update(escape=escape, data=refs.service_data(fields), by=api_user(request))
     except DjangoValidationError as exc:
         raise unprocessable(exc, BODY) from None
     return get_escape_for_team(team, updated.pk)

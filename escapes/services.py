@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import Action
+from audit.services import record
 from escapes.models import (
     Category,
     Escape,
@@ -182,22 +184,76 @@ COUNTED_FIELDS = (
 )
 
 
+# The times an audit entry is written for when they change (audit.Action.ESCAPE_TIMES_EDITED).
+TIME_FIELDS = ("merged_at", "released_at", "detected_at", "resolved_at")
+
+
+def _target(escape: Escape) -> str:
+    return f"Escape #{escape.pk} “{escape.title}”"
+
+
 @transaction.atomic
-def escape_update(*, escape: Escape, data: dict[str, Any]) -> Escape:
-    """Apply a partial update; nothing is written unless every field is valid."""
+def escape_update(
+    *, escape: Escape, data: dict[str, Any], by: User | None = None, via: str = "Leakseal"
+) -> Escape:
+    """Apply a partial update; nothing is written unless every field is valid.
+
+    A change of its times is written to the team's audit trail, as made by `by` (or, without
+    one, by `via`: e.g. "Jira intake").
+    """
     unknown = set(data) - set(ESCAPE_FIELDS)
     if unknown:
         raise ValidationError({f: "Unknown field." for f in sorted(unknown)})
     _check_team_refs(escape.team, data)
     locked = Escape.objects.select_for_update().select_related("team").get(pk=escape.pk)
     before = {f: getattr(locked, f) for f in COUNTED_FIELDS}
+    times_before = {f: getattr(locked, f) for f in TIME_FIELDS}
     for field, value in data.items():
         setattr(locked, field, "" if value is None and field in _TEXT_FIELDS else value)
     _validated(locked)
     locked.save()
     if any(getattr(locked, f) != value for f, value in before.items()):
         escapes_changed_send(team=locked.team, detected=[before["detected_at"], locked.detected_at])
+    # The times the edit set: a release given sets released_at when the escape had none, but
+    # a released_at filled in on a save that named neither is no one's edit.
+    edited = set(data) | ({"released_at"} if "release" in data else set())
+    times = {
+        field: {"from": old, "to": getattr(locked, field)}
+        for field, old in times_before.items()
+        if field in edited and getattr(locked, field) != old
+    }
+    if times:
+        record(
+            team=locked.team,
+            actor=by,
+            actor_name=via,
+            action=Action.ESCAPE_TIMES_EDITED,
+            target=_target(locked),
+            changes=times,
+        )
     return locked
+
+
+@transaction.atomic
+def escape_delete(*, escape: Escape, by: User | None = None) -> None:
+    """Delete the escape (and what hangs on it: its retro items, whys, actions), announce it to
+    the rollups and write what it was to the team's audit trail."""
+    locked = Escape.objects.select_for_update().select_related("team").get(pk=escape.pk)
+    record(
+        team=locked.team,
+        actor=by,
+        action=Action.ESCAPE_DELETED,
+        target=_target(locked),
+        changes={
+            "title": locked.title,
+            "detected_at": locked.detected_at,
+            **{f: getattr(locked, f) for f in ("merged_at", "released_at", "resolved_at")},
+            "source": locked.source,
+        },
+    )
+    team, detected = locked.team, locked.detected_at
+    locked.delete()
+    escapes_changed_send(team=team, detected=[detected])
 
 
 def escape_seal(*, escape: Escape, at: datetime) -> Escape:

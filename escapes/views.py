@@ -141,7 +141,7 @@ def escape_update_view(request: HttpRequest, membership: Membership, pk: int) ->
     )
     if form.is_bound and form.is_valid():
         try:
-            escape = escape_update(escape=escape, data=form.service_data())
+            escape = escape_update(escape=escape, data=form.service_data(), by=membership.user)
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:

@@ -325,7 +325,9 @@ def escape_intake(*, connection: TrackerConnection, issue: RemoteIssue) -> Escap
     changed = {field: value for field, value in data.items() if getattr(existing, field) != value}
     if not changed:
         return existing
-    return escape_update(escape=existing, data=changed)
+    return escape_update(
+        escape=existing, data=changed, via=f"{connection.get_kind_display()} intake"
+    )
 
 
 def _own_ticket_keys(connection: TrackerConnection) -> set[str]:

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import requests
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,9 +20,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from audit.models import Action
+from audit.services import record
 from integrations.clients import client_for
 from integrations.crypto import CredentialError
-from integrations.forms import ConnectionForm, ConnectionValues
+from integrations.forms import PLAIN_FIELDS, ConnectionForm, ConnectionValues
 from integrations.http import TrackerError, transport_error
 from integrations.models import TrackerConnection
 from integrations.selectors import connection_for_team, webhook_url
@@ -39,27 +42,119 @@ HIDDEN = "[hidden]"
 # Services of this page: the form decides what is valid, these only store it.
 
 
-def connection_save(*, team: Team, values: ConnectionValues) -> TrackerConnection:
-    """Create or update the team's connection; a secret given as None keeps the stored one."""
+# What the audit trail keeps of a connection: its plain fields and field mapping, and of each
+# secret only whether it was set, changed or cleared.
+AUDITED_FIELDS = (*PLAIN_FIELDS, "field_mapping")
+
+
+def _plain(connection: TrackerConnection) -> dict[str, Any]:
+    return {name: getattr(connection, name) for name in AUDITED_FIELDS}
+
+
+def _secret_change(stored: TrackerConnection, column: str, new: str | None) -> str | None:
+    """How `new` replaces the stored secret ("set", "changed", "cleared"); None: it keeps it."""
+    if new is None:
+        return None
+    had = bool(getattr(stored, f"{column}_encrypted"))
+    if not new:
+        return "cleared" if had else None
+    if not had:
+        return "set"
+    try:
+        same = getattr(stored, column) == new
+    except CredentialError:  # unreadable (its key is gone): the new one replaces it
+        same = False
+    return None if same else "changed"
+
+
+def _target(connection: TrackerConnection) -> str:
+    return f"{connection.get_kind_display()} {connection.base_url} project {connection.project}"
+
+
+def connection_save(
+    *, team: Team, values: ConnectionValues, by: User | None = None
+) -> TrackerConnection:
+    """Create or update the team's connection; a secret given as None keeps the stored one.
+
+    The audit trail gets "connected" for a new connection, "changed" with the fields that
+    changed (and whether the token did), and "webhook secret rotated" when that secret was
+    replaced; a save that changes nothing writes nothing.
+    """
     with transaction.atomic():
         # The team row lock queues two admins saving at once, so neither creates a second
         # connection (one per team) nor overwrites the other half-way.
         team_lock(team_id=team.pk)
-        connection = TrackerConnection.objects.filter(team=team).first() or TrackerConnection(
-            team=team
+        stored = TrackerConnection.objects.filter(team=team).first()
+        connection = stored or TrackerConnection(team=team)
+        before = _plain(connection) if stored is not None else None
+        token = _secret_change(connection, "token", values.token) if stored else None
+        secret = (
+            _secret_change(connection, "webhook_secret", values.webhook_secret) if stored else None
         )
         values.apply_to(connection)
         connection.save()
+        if before is None:
+            record(
+                team=team,
+                actor=by,
+                action=Action.TRACKER_CONNECTED,
+                target=_target(connection),
+                changes={
+                    **{k: v for k, v in _plain(connection).items() if v not in ("", None, {})},
+                    "token": "set" if connection.token_encrypted else "cleared",
+                    "webhook_secret": "set" if connection.webhook_secret_encrypted else "cleared",
+                },
+            )
+        else:
+            after = _plain(connection)
+            changes: dict[str, Any] = {
+                name: {"from": before[name], "to": after[name]}
+                for name in AUDITED_FIELDS
+                if before[name] != after[name]
+            }
+            if token:
+                changes["token"] = token
+            if changes:
+                record(
+                    team=team,
+                    actor=by,
+                    action=Action.TRACKER_CHANGED,
+                    target=_target(connection),
+                    changes=changes,
+                )
+            if secret:
+                record(
+                    team=team,
+                    actor=by,
+                    action=Action.WEBHOOK_SECRET_ROTATED,
+                    target=_target(connection),
+                    changes={"webhook_secret": secret},
+                )
     logger.info("tracker connection saved: team=%s kind=%s", team.slug, connection.kind)
     return connection
 
 
-def connection_delete(*, team: Team) -> bool:
+def connection_delete(*, team: Team, by: User | None = None) -> bool:
     """Forget the team's connection and its credentials; False when there was none."""
-    deleted, _ = TrackerConnection.objects.filter(team=team).delete()
-    if deleted:
-        logger.info("tracker connection deleted: team=%s", team.slug)
-    return bool(deleted)
+    with transaction.atomic():
+        team_lock(team_id=team.pk)
+        stored = TrackerConnection.objects.filter(team=team).first()
+        if stored is None:
+            return False
+        record(
+            team=team,
+            actor=by,
+            action=Action.TRACKER_DISCONNECTED,
+            target=_target(stored),
+            changes={
+                name: "cleared"
+                for name in ("token", "webhook_secret")
+                if getattr(stored, f"{name}_encrypted")
+            },
+        )
+        stored.delete()
+    logger.info("tracker connection deleted: team=%s", team.slug)
+    return True
 
 
 # --- Connection test --------------------------------------------------------------------
@@ -175,7 +270,7 @@ def connection_page(request: HttpRequest, membership: Membership) -> HttpRespons
     if request.method == "POST":
         form = ConnectionForm(request.POST, stored=stored)
         if form.is_valid():
-            connection_save(team=team, values=form.values())
+            connection_save(team=team, values=form.values(), by=membership.user)
             messages.success(
                 request, "Tracker connection saved. Test it to see where the next ticket goes."
             )
@@ -223,7 +318,7 @@ def connection_test(request: HttpRequest, membership: Membership) -> HttpRespons
 @require_POST
 @team_view(admin=True)
 def connection_disconnect(request: HttpRequest, membership: Membership) -> HttpResponse:
-    if connection_delete(team=membership.team):
+    if connection_delete(team=membership.team, by=membership.user):
         messages.success(request, "Tracker disconnected; its stored credentials are deleted.")
     else:
         messages.info(request, "No tracker was connected.")

@@ -18,6 +18,8 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from audit.models import Action
+from audit.services import record
 from escapes import services as escape_services
 from escapes.models import Category, Escape, PipelineStage, Release
 from escapes.selectors import escapes_of_team
@@ -272,16 +274,30 @@ def _require_no_proposals(retro: Retrospective) -> None:
 
 
 @transaction.atomic
-def retro_reopen(*, retro: Retrospective, expected_phase: str) -> Retrospective:
+def retro_reopen(
+    *, retro: Retrospective, expected_phase: str, by: User | None = None
+) -> Retrospective:
     """Go back one phase. A closed retro is final and stays closed."""
     _lock(retro)
     _require_expected_phase(retro, expected_phase)
     if retro.phase_index == 0:
         raise ValidationError("The retrospective is already in its first phase.")
+    before = retro.phase
     retro.phase = PHASE_ORDER[retro.phase_index - 1]
     retro.save(update_fields=["phase"])
     _bump(retro)
+    record(
+        team=retro.team,
+        actor=by,
+        action=Action.RETRO_REOPENED,
+        target=_audit_target(retro),
+        changes={"phase": {"from": before, "to": retro.phase}},
+    )
     return retro
+
+
+def _audit_target(retro: Retrospective) -> str:
+    return f"Retro #{retro.pk} “{retro.title}”"
 
 
 def retro_close_gaps(retro: Retrospective) -> list[CloseGap]:
@@ -317,10 +333,18 @@ def retro_close(*, retro: Retrospective, by: User) -> Retrospective:
     gaps = retro_close_gaps(retro)
     if gaps:
         raise ValidationError([gap.error() for gap in gaps])
+    before = retro.phase
     retro.phase = Phase.CLOSED
     retro.closed_at = timezone.now()
     retro.save(update_fields=["phase", "closed_at"])
     _bump(retro)
+    record(
+        team=retro.team,
+        actor=by,
+        action=Action.RETRO_CLOSED,
+        target=_audit_target(retro),
+        changes={"phase": {"from": before, "to": retro.phase}},
+    )
     # Each action becomes a ticket: integrations writes its outbox rows in this transaction
     # and queues their pushes on commit.
     retro_closed_send(retro=retro)

@@ -496,7 +496,9 @@ def retro_reopen(request: HttpRequest, membership: Membership, pk: int) -> HttpR
     if not form.is_valid():
         return _board_response(request, membership, retro, form_messages(form))
     expected = form.cleaned_data["expected_phase"]
-    errors = _attempt(lambda: services.retro_reopen(retro=retro, expected_phase=expected))
+    errors = _attempt(
+        lambda: services.retro_reopen(retro=retro, expected_phase=expected, by=membership.user)
+    )
     done = f"Back to {retro.get_phase_display()}."
     return _board_response(request, membership, retro, errors, done=done)
 

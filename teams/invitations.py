@@ -27,6 +27,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import Action
+from audit.services import record
 from teams.models import Invitation, InvitationState, Membership, Role, Team
 from teams.services import account_create, email_in_use, team_lock
 
@@ -133,7 +135,9 @@ def invitation_create(
                 "revoke it in the list of invitations."
             }
         )
-    return _issue(team=team, email=email, role=role, by=by)
+    invitation, raw = _issue(team=team, email=email, role=role, by=by)
+    record(team=team, actor=by, action=Action.MEMBER_INVITED, target=email, changes={"role": role})
+    return invitation, raw
 
 
 def _locked(invitation: Invitation) -> Invitation:
@@ -157,6 +161,13 @@ def invitation_resend(*, invitation: Invitation, by: User | None) -> tuple[Invit
     new, raw = _issue(team=current.team, email=current.email, role=current.role, by=by)
     current.replaced_by = new
     current.save(update_fields=["replaced_by"])
+    record(
+        team=current.team,
+        actor=by,
+        action=Action.INVITATION_RESENT,
+        target=current.email,
+        changes={"role": current.role, "link": "changed"},
+    )
     return new, raw
 
 
@@ -169,6 +180,13 @@ def invitation_revoke(*, invitation: Invitation, by: User | None) -> Invitation:
     if current.revoked_at is None:
         current.revoked_at = timezone.now()
         current.save(update_fields=["revoked_at"])
+        record(
+            team=current.team,
+            actor=by,
+            action=Action.INVITATION_REVOKED,
+            target=current.email,
+            changes={"role": current.role},
+        )
     return current
 
 
@@ -227,6 +245,14 @@ def invitation_accept(*, raw: str, user: User) -> tuple[Membership, bool]:
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
+    if created:
+        record(
+            team=invitation.team,
+            actor=user,
+            action=Action.MEMBER_ADDED,
+            target=user.get_username(),
+            changes={"role": invitation.role, "via": f"the invitation to {invitation.email}"},
+        )
     return membership, created
 
 

@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import Action
+from audit.services import record
 from teams.models import ApiToken, Membership, Role, Team
 from teams.signals import team_created
 
@@ -37,16 +39,32 @@ def team_create(
     team.save()
     # escapes gives the new team its pipeline stages, in this transaction (and may refuse).
     team_created.send(sender=Team, team=team, stages=stages)
-    if admin is not None:
+    if admin is not None:  # created by someone in the web app: the trail's first entry
         Membership.objects.create(team=team, user=admin, role=Role.ADMIN)
+        record(
+            team=team,
+            actor=admin,
+            action=Action.TEAM_CREATED,
+            target=f"{team.name} ({team.slug})",
+            changes={"time zone": team.timezone, "stages": stages or "the default"},
+        )
     return team
 
 
 @transaction.atomic
-def team_join_link_sign_up_set(*, team: Team, allowed: bool) -> Team:
+def team_join_link_sign_up_set(*, team: Team, allowed: bool, by: User | None = None) -> Team:
     """Whether a retro's join link lets a newcomer create an account (or join) as a member."""
+    before = team.join_link_sign_up
     team.join_link_sign_up = allowed
     team.save(update_fields=["join_link_sign_up"])
+    if before != allowed:
+        record(
+            team=team,
+            actor=by,
+            action=Action.JOIN_LINK_SIGN_UP_CHANGED,
+            target=team.name,
+            changes={"join link sign-up": {"from": before, "to": allowed}},
+        )
     return team
 
 
@@ -98,8 +116,16 @@ def membership_role_change(*, membership: Membership, role: str, by: User) -> Me
         return current
     if current.role == Role.ADMIN and len(admins) == 1:
         raise ValidationError({"role": _last_admin_message(current, by=by, doing="demote")})
+    before = current.role
     current.role = role
     current.save(update_fields=["role"])
+    record(
+        team=current.team,
+        actor=by,
+        action=Action.MEMBER_ROLE_CHANGED,
+        target=current.user.get_username(),
+        changes={"role": {"from": before, "to": role}},
+    )
     return current
 
 
@@ -112,6 +138,13 @@ def membership_remove(*, membership: Membership, by: User) -> None:
         return
     if current.role == Role.ADMIN and len(admins) == 1:
         raise ValidationError(_last_admin_message(current, by=by, doing="remove"))
+    record(
+        team=current.team,
+        actor=by,
+        action=Action.MEMBER_REMOVED,
+        target=current.user.get_username(),
+        changes={"role": current.role},
+    )
     current.delete()
 
 
@@ -160,6 +193,14 @@ def team_join_by_link(*, team: Team, user: User) -> tuple[Membership, bool]:
     membership, created = Membership.objects.get_or_create(
         team=locked, user=user, defaults={"role": Role.MEMBER}
     )
+    if created:
+        record(
+            team=locked,
+            actor=user,
+            action=Action.MEMBER_ADDED,
+            target=user.get_username(),
+            changes={"role": Role.MEMBER, "via": "a retro's join link"},
+        )
     return membership, created
 
 
@@ -184,10 +225,26 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     return token, raw
 
 
-def api_token_revoke(*, token: ApiToken) -> None:
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, by: User | None = None) -> None:
+    """Revoke the token; each team of its owner's gets an audit entry (it opened all of them)."""
+    locked = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
+    if locked.revoked_at is not None:
+        token.revoked_at = locked.revoked_at
+        return
+    locked.revoked_at = token.revoked_at = timezone.now()
+    locked.save(update_fields=["revoked_at"])
+    owner = locked.user
+    memberships = Membership.objects.filter(user=owner).select_related("team").order_by("team_id")
+    for membership in memberships:
+        record(
+            team=membership.team,
+            actor=by,
+            actor_name=owner.get_username(),
+            action=Action.TOKEN_REVOKED,
+            target=f"API token “{locked.name}” of {owner.get_username()}",
+            changes={"revoked_at": locked.revoked_at},
+        )
 
 
 # A token used many times a second must not write a row each time; a minute is precise

@@ -62,7 +62,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=pk, user=_user(request))
-    api_token_revoke(token=token)
+    api_token_revoke(token=token, by=_user(request))
     if request.htmx:  # type: ignore[attr-defined]
         return _render(request)
     messages.success(request, f"Token “{token.name}” is revoked; it no longer works.")

@@ -189,7 +189,9 @@ def member_remove(request: HttpRequest, membership: Membership, pk: int) -> Http
 def join_link_setting(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = JoinLinkForm(request.POST)
     form.is_valid()
-    team = team_join_link_sign_up_set(team=membership.team, allowed=form.cleaned_data["allowed"])
+    team = team_join_link_sign_up_set(
+        team=membership.team, allowed=form.cleaned_data["allowed"], by=_user(request)
+    )
     if team.join_link_sign_up:
         messages.success(
             request,

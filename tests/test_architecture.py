@@ -11,18 +11,33 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("config", "teams", "escapes", "retros", "integrations", "insights", "demo")
+APPS = (
+    "config",
+    "audit",
+    "signin",
+    "teams",
+    "escapes",
+    "retros",
+    "integrations",
+    "insights",
+    "demo",
+)
 
 # Which apps each app may import. config wires everything (urls, API) and offers
-# registered_task; demo builds on every app; nothing imports demo.
+# registered_task; demo builds on every app; nothing imports demo. audit is the lowest: every
+# app that changes something worth auditing calls audit.services.record inside its own
+# transaction, and audit imports none of them. signin (password sign-in protection) stands
+# alone: settings name it, nobody imports it.
 ALLOWED = {
-    "teams": set(),
-    "escapes": {"teams", "config"},
-    "retros": {"teams", "escapes", "config"},
-    "integrations": {"teams", "escapes", "retros", "config"},
+    "audit": set(),
+    "signin": set(),
+    "teams": {"audit"},
+    "escapes": {"teams", "audit", "config"},
+    "retros": {"teams", "escapes", "audit", "config"},
+    "integrations": {"teams", "escapes", "retros", "audit", "config"},
     "insights": {"teams", "escapes", "retros", "config"},
     "demo": {"teams", "escapes", "retros", "insights", "config"},
-    "config": {"teams", "escapes", "retros", "integrations", "insights"},
+    "config": {"teams", "escapes", "retros", "integrations", "insights", "signin"},
 }
 
 

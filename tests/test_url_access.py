@@ -128,6 +128,9 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/stages/<int:pk>/move/": A,
     "t/<slug:team>/stages/<int:pk>/delete/": A,
     "t/<slug:team>/retro-rules/": A,
+    # The audit trail (teams/audit_views.py) and its CSV: team admins only.
+    "t/<slug:team>/audit/": Access("admin"),
+    "t/<slug:team>/audit.csv": Access("admin"),
     "t/<slug:team>/retros/": R,
     "t/<slug:team>/retros/new/": F,
     "t/<slug:team>/retros/guide/": Access("facilitate"),

@@ -61,7 +61,7 @@ def test_invitations_from_sent_to_used_and_no_token_kept(team, owner):
     invitation, raw = invitations.invitation_create(
         team=team, email="ria@example.com", role=Role.MEMBER, by=owner
     )
-    new, new_raw = invitations.invitation_resend(invitation=invitation, by=owner)
+    _, new_raw = invitations.invitation_resend(invitation=invitation, by=owner)
     user, _ = invitations.invitation_sign_up(
         raw=new_raw, username="ria", name="Ria", password=STRONG
     )

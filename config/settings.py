@@ -113,6 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "signin.context.signin_options",
             ],
         },
     },
@@ -229,6 +230,62 @@ SIGNIN_CACHE = "default"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Single sign-on with the company's OpenID Connect provider (signin/sso.py, through
+# mozilla-django-oidc): on when OIDC_ISSUER is set. Endpoints and keys come from the issuer's
+# discovery document; the code flow uses PKCE (S256) and a nonce, and the ID token's
+# signature, issuer, audience and expiry are checked. Users are created at their first
+# sign-in, matched by email address; OIDC_ALLOWED_DOMAINS (comma-separated, empty: any) limits
+# which addresses may sign in. OIDC_TEAMS joins people to teams by a claim (OIDC_GROUPS_CLAIM,
+# default "groups"): "group=team-slug:role, ..." adds a missing membership with that role at
+# each sign-in (never changes or removes one: the team's admins manage those in Leakseal).
+# PASSWORD_SIGNIN=false turns password sign-in off, only when SSO is on.
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").rstrip("/")
+SSO_ENABLED = bool(OIDC_ISSUER)
+SSO_NAME = os.environ.get("OIDC_NAME", "") or "single sign-on"
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = os.environ.get("OIDC_SCOPES", "openid email profile")
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT", 10)
+OIDC_ALLOWED_DOMAINS = [d.lower().lstrip("@") for d in envlist("OIDC_ALLOWED_DOMAINS", "")]
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso_callback"
+PASSWORD_SIGNIN = envbool("PASSWORD_SIGNIN", True)
+
+
+def _team_map(value: str) -> dict[str, list[tuple[str, str]]]:
+    """OIDC_TEAMS "group=team:role, ..." -> {group: [(team slug, role), ...]}."""
+    roles = {"admin", "facilitator", "member", "viewer"}
+    mapping: dict[str, list[tuple[str, str]]] = {}
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        group, _, target = item.rpartition("=")
+        team, _, role = target.partition(":")
+        role = role or "member"
+        if not group or not team or role not in roles:
+            raise ImproperlyConfigured(
+                f"OIDC_TEAMS: {item!r} is not group=team-slug:role with a role of "
+                f"{', '.join(sorted(roles))}"
+            )
+        mapping.setdefault(group, []).append((team, role))
+    return mapping
+
+
+OIDC_TEAMS = _team_map(os.environ.get("OIDC_TEAMS", ""))
+if SSO_ENABLED:
+    if not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+        raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too")
+    AUTHENTICATION_BACKENDS.append("signin.sso.SSOBackend")
+if not PASSWORD_SIGNIN:
+    if not SSO_ENABLED:
+        raise ImproperlyConfigured(
+            "PASSWORD_SIGNIN=false needs single sign-on (OIDC_ISSUER): nobody could sign in"
+        )
+    AUTHENTICATION_BACKENDS = ["signin.sso.SSOBackend"]
 
 # An email invitation's link works this many days (teams/invitations.py).
 LEAKSEAL_INVITATION_DAYS = envint("LEAKSEAL_INVITATION_DAYS", 7)

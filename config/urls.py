@@ -5,12 +5,9 @@ from config import errors
 from escapes import urls as escape_urls
 from insights import urls as insight_urls
 from retros import views_join as retros_join
-from signin.views import PasswordResetView
 
 urlpatterns = [
-    # The reset email's link starts with SITE_URL, never with the Host header a request sent.
-    path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("signin.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("", include("teams.urls")),

@@ -16,6 +16,7 @@ and the team's setting is on; turning the setting off closes every such link at 
 setting off, the link sends everyone to the board URL (404 for outsiders, as before).
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.models import User
@@ -84,6 +85,8 @@ def retro_join(request: HttpRequest, key: str) -> HttpResponse:
                 return render(request, "retros/join.html", context, status=403)
             return _welcome(request, retro)
         return render(request, "retros/join.html", {**context, "mode": "join"})
+    if not settings.PASSWORD_SIGNIN:  # accounts come from single sign-on only
+        return render(request, "retros/join.html", {**context, "mode": "sign_in"})
     form = SignUpForm(request.POST or None, with_email=True)
     if request.method == "POST" and form.is_valid():
         try:

@@ -205,6 +205,33 @@ def team_join_by_link(*, team: Team, user: User) -> tuple[Membership, bool]:
 
 
 @transaction.atomic
+def team_join_by_sso(
+    *, slug: str, user: User, role: str, group: str
+) -> tuple[Membership, bool] | None:
+    """Join the team as OIDC_TEAMS maps the person's group, at a single sign-on.
+
+    Never changes an existing membership: the team's admins manage roles in Leakseal, and a
+    sign-on must not undo a demotion. Returns the membership and whether it is new, or None
+    when no team has that slug.
+    """
+    locked = Team.objects.select_for_update().filter(slug=slug).first()
+    if locked is None:
+        return None
+    membership, created = Membership.objects.get_or_create(
+        team=locked, user=user, defaults={"role": role}
+    )
+    if created:
+        record(
+            team=locked,
+            actor=user,
+            action=Action.MEMBER_ADDED,
+            target=user.get_username(),
+            changes={"role": role, "via": f"single sign-on, group {group}"},
+        )
+    return membership, created
+
+
+@transaction.atomic
 def team_sign_up_by_link(
     *, team: Team, username: str, name: str, email: str, password: str
 ) -> tuple[User, Membership]:

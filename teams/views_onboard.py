@@ -5,6 +5,7 @@ nothing, since mail scanners open links; joining is a POST: "Accept" for a signe
 with the invited address, or the sign-up form for someone without an account.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -118,8 +119,9 @@ def invitation_open(request: HttpRequest, key: str) -> HttpResponse:
                 return _refused(request, exc)
             return _joined(request, membership, created)
         return _render(request, invitation, mode="accept")
-    if email_in_use(invitation.email):
-        # The invited address has an account: it signs in and comes back here to accept.
+    if email_in_use(invitation.email) or not settings.PASSWORD_SIGNIN:
+        # The invited address has an account, or accounts come only from single sign-on: the
+        # person signs in and comes back here to accept.
         if request.method == "POST":
             return redirect_to_login(request.get_full_path())
         return _render(request, invitation, mode="sign_in")

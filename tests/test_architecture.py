@@ -26,11 +26,11 @@ APPS = (
 # Which apps each app may import. config wires everything (urls, API) and offers
 # registered_task; demo builds on every app; nothing imports demo. audit is the lowest: every
 # app that changes something worth auditing calls audit.services.record inside its own
-# transaction, and audit imports none of them. signin (password sign-in protection) stands
-# alone: settings name it, nobody imports it.
+# transaction, and audit imports none of them. signin (password sign-in protection and single
+# sign-on) sits on teams, for the team joins a group claim maps; only config imports it.
 ALLOWED = {
     "audit": set(),
-    "signin": set(),
+    "signin": {"teams"},
     "teams": {"audit"},
     "escapes": {"teams", "audit", "config"},
     "retros": {"teams", "escapes", "audit", "config"},

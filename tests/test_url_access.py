@@ -36,6 +36,8 @@ class Access:
     facilitate  facilitators and admins of the team
     admin       team admins only
     staff       Django staff (the admin site)
+    sso         anyone, when single sign-on is configured; here it is not, so 404 for all
+                (tests/signin/test_sso.py walks them with a provider)
     """
 
     who: str
@@ -63,6 +65,8 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "accounts/password_reset/done/": Access("public"),
     "accounts/reset/<uidb64>/<token>/": Access("public"),
     "accounts/reset/done/": Access("public"),
+    "accounts/sso/start/": Access("sso"),
+    "accounts/sso/callback/": Access("sso"),
     "admin/": Access("staff"),
     "api/v1/": Access("public"),
     "api/v1/openapi.json": Access("public"),
@@ -364,6 +368,8 @@ def test_route_access(route: str, access: Access, persona: str, world, request):
         # django-ninja's API root only redirects to the docs under DEBUG; 404 otherwise.
         expected = (200, 302, 404) if route == "api/v1/" else (200, 302)
         assert status in expected, (path, status)
+    elif access.who == "sso":
+        assert status == 404, (path, status)
     elif access.who == "staff":
         assert status == 302 and "login" in response.headers["Location"], (path, status)
     elif access.who == "user":

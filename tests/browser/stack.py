@@ -86,6 +86,7 @@ class Stack:
     port: int = field(default_factory=free_port)
     web_workers: int = 1
     settings_module: str = "config.settings"
+    extra_env: dict[str, str] = field(default_factory=dict)  # settings of this stack only
     web: subprocess.Popen[bytes] | None = None
     worker: subprocess.Popen[bytes] | None = None
     _logs: list[Path] = field(default_factory=list)
@@ -148,7 +149,7 @@ class Stack:
             env["DATABASE_URL"] = self.database_url
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
-        return env
+        return {**env, **self.extra_env}
 
     # --- Preparing the database.
 

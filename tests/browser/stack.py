@@ -12,6 +12,7 @@ own, prepared with `migrate` and `seed_demo` exactly as `make run` prepares one.
 
 from __future__ import annotations
 
+import email
 import os
 import signal
 import socket
@@ -119,6 +120,17 @@ class Stack:
             # The file backend writes one file per connection, each message ending in a rule.
             messages.extend(m for m in file.read_text().split("-" * 79) if m.strip())
         return messages
+
+    def latest_email_to(self, address: str) -> str:
+        """The decoded body of the latest email sent to `address` (links are wrapped in the
+        raw text, which is quoted-printable)."""
+        for raw in reversed(self.sent_emails()):
+            message = email.message_from_string(raw.strip())
+            if message["To"] == address:
+                payload = message.get_payload(decode=True)
+                assert isinstance(payload, bytes)
+                return payload.decode(message.get_content_charset() or "utf-8")
+        raise AssertionError(f"no email to {address} among {len(self.sent_emails())}")
 
     @property
     def kind(self) -> str:

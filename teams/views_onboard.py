@@ -21,6 +21,7 @@ from teams.invitations import (
     InvitationRefused,
     addresses_match,
     invitation_accept,
+    invitation_by_token,
     invitation_check,
     invitation_sign_up,
 )
@@ -66,12 +67,15 @@ def team_new(request: HttpRequest) -> HttpResponse:
     return render(request, "teams/team_new.html", {"form": form})
 
 
-def _refused(request: HttpRequest, exc: InvitationRefused) -> HttpResponse:
+def _refused(request: HttpRequest, key: str, exc: InvitationRefused) -> HttpResponse:
     code = exc.code or "unknown"
     context = {
         "heading": REFUSAL_HEADINGS.get(code, "This invitation link does not work"),
         "message": " ".join(exc.messages),
         "code": code,
+        # Which team and who sent it, so that "ask a team admin" says whom to ask. The link
+        # is the credential and its holder has the email, so this tells them nothing new.
+        "invitation": invitation_by_token(key),
     }
     status = {"unknown": 404, "wrong_account": 403, "account_exists": 409}.get(code, 410)
     return render(request, "teams/invitation_refused.html", context, status=status)
@@ -98,12 +102,13 @@ def invitation_open(request: HttpRequest, key: str) -> HttpResponse:
     try:
         invitation = invitation_check(key)
     except InvitationRefused as exc:
-        return _refused(request, exc)
+        return _refused(request, key, exc)
     user = request.user
     if isinstance(user, User):
         if not addresses_match(invitation, user):
             return _refused(
                 request,
+                key,
                 InvitationRefused(
                     f"This invitation is for {invitation.email}, and you are signed in as "
                     f"{user.get_username()}. Sign out, then sign in as the account with that "
@@ -115,7 +120,7 @@ def invitation_open(request: HttpRequest, key: str) -> HttpResponse:
             try:
                 membership, created = invitation_accept(raw=key, user=user)
             except InvitationRefused as exc:
-                return _refused(request, exc)
+                return _refused(request, key, exc)
             return _joined(request, membership, created)
         return _render(request, invitation, mode="accept")
     if email_in_use(invitation.email):
@@ -133,7 +138,7 @@ def invitation_open(request: HttpRequest, key: str) -> HttpResponse:
                 password=form.cleaned_data["password"],
             )
         except InvitationRefused as exc:
-            return _refused(request, exc)
+            return _refused(request, key, exc)
         except ValidationError as exc:
             add_errors(form, exc)
         else:

@@ -443,5 +443,6 @@ def test_the_csv_neutralises_formulas_and_follows_the_filter(team, owner):
 
 def test_admins_find_the_trail_from_their_teams(team, owner, member):
     link = reverse("audit_list", kwargs={"team": team.slug})
-    assert link in client_for(owner).get("/").content.decode()
-    assert link not in client_for(member).get("/").content.decode()
+    for page in ("/", reverse("team_home", kwargs={"team": team.slug})):
+        assert link in client_for(owner).get(page).content.decode()
+        assert link not in client_for(member).get(page).content.decode()

@@ -86,6 +86,7 @@ class Stack:
     redis_url: str = ""  # "" = file-system broker in var_dir, local-memory cache
     port: int = field(default_factory=free_port)
     web_workers: int = 1
+    access_log: bool = False  # uvicorn's access log, as docker-compose.yml runs it
     settings_module: str = "config.settings"
     web: subprocess.Popen[bytes] | None = None
     worker: subprocess.Popen[bytes] | None = None
@@ -253,10 +254,12 @@ class Stack:
     def start_web(self) -> None:
         argv = [
             sys.executable, "-m", "uvicorn", "config.asgi:application",
-            "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
+            "--host", "127.0.0.1", "--port", str(self.port),
             # Open event streams never end by themselves; a restart must not wait for them.
             "--timeout-graceful-shutdown", "1",
         ]  # fmt: skip
+        if not self.access_log:
+            argv.append("--no-access-log")
         if self.web_workers > 1:
             argv += ["--workers", str(self.web_workers)]
         self.web = self._spawn("web", argv)

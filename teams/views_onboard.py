@@ -28,7 +28,14 @@ from teams.invitations import (
 from teams.models import Invitation, Membership
 from teams.services import email_in_use, team_create
 
+# The backend that made the account: login() needs it named, since several are installed.
 BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def sign_in_new_account(request: HttpRequest, user: User) -> None:
+    """Sign in an account just created from a sign-up form (an invitation's, a join link's)."""
+    login(request, user, backend=BACKEND)
+
 
 # The refusal page's heading per reason (teams/invitations.py REFUSALS has the message).
 REFUSAL_HEADINGS = {
@@ -131,18 +138,13 @@ def invitation_open(request: HttpRequest, key: str) -> HttpResponse:
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            new_user, membership = invitation_sign_up(
-                raw=key,
-                username=form.cleaned_data["username"],
-                name=form.cleaned_data["name"],
-                password=form.cleaned_data["password"],
-            )
+            new_user, membership = invitation_sign_up(raw=key, **form.account())
         except InvitationRefused as exc:
             return _refused(request, key, exc)
         except ValidationError as exc:
             add_errors(form, exc)
         else:
-            login(request, new_user, backend=BACKEND)
+            sign_in_new_account(request, new_user)
             return _joined(request, membership, True)
     return _render(request, invitation, mode="sign_up", form=form)
 

@@ -431,6 +431,9 @@ def test_the_onboarding_pages_for_an_admin_an_invited_person_and_a_newcomer(
     page.goto("/t/a11y/audit/")
     expect(page.locator(".audit-entry").first).to_be_visible()
     audit.check(admin, "the audit trail")
+    page.goto("/t/a11y/audit/?action=nonsense")
+    assert_field_error(page.get_by_label("What"), "Select a valid choice")
+    audit.check(admin, "the audit trail with a refused filter", viewports=VIEWPORTS[:1])
 
     # Someone new opens their invitation: the sign-up form, then its refusals.
     newcomer = people.open("newcomer", signed_in=False)

@@ -89,6 +89,8 @@ class AuditEntry(models.Model):
 def _shown(value: Any) -> str:
     if value is None or value == "":
         return "—"
+    if isinstance(value, bool):  # a setting: "off → on", not Python's "False → True"
+        return "on" if value else "off"
     if isinstance(value, str) and (moment := _moment(value)) is not None:
         return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
     if isinstance(value, dict):

@@ -28,7 +28,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from escapes.forms import EscapeQuickForm
-from escapes.models import Category
+from escapes.models import Category, Escape
 from retros import gather, services
 from retros.facilitation import timer_state
 from retros.forms import (
@@ -252,6 +252,34 @@ def _board_response(
     return render(request, f"{BOARD}#board", context)
 
 
+def _board_page(
+    request: HttpRequest, membership: Membership, retro: Retrospective, **extra: Any
+) -> HttpResponse:
+    """The whole board page, its join link included: the board itself, and a plain POST's
+    refusal that must keep what was typed beside its field (a redirect would lose it)."""
+    context = _context(membership, retro, **extra, **_join_context(request, retro))
+    return render(request, BOARD, context)
+
+
+def _escape_picked(
+    request: HttpRequest,
+    membership: Membership,
+    pk: int,
+    act: Callable[[Retrospective, Escape], object],
+    *,
+    done: Callable[[Escape], str] | None = None,
+) -> HttpResponse:
+    """`act` on the register's escape that EscapePickForm names, for this retro; the board
+    after it, with the refusal or, without htmx, `done(escape)` as the message."""
+    retro = get_retro_for_team(membership.team, pk)
+    form = EscapePickForm(request.POST)
+    if not form.is_valid():
+        return _board_response(request, membership, retro, form_messages(form))
+    escape = get_team_escape(membership.team, form.cleaned_data["escape"])
+    errors = _attempt(lambda: act(retro, escape))
+    return _board_response(request, membership, retro, errors, done=done(escape) if done else "")
+
+
 # --- Pages.
 
 
@@ -306,8 +334,7 @@ def retro_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpR
         else:
             response = render(request, f"{BOARD}#board", _context(membership, retro))
     else:
-        context = _context(membership, retro, **_join_context(request, retro))
-        response = render(request, BOARD, context)
+        response = _board_page(request, membership, retro)
     patch_vary_headers(response, ["HX-Request"])
     return response
 
@@ -451,13 +478,12 @@ def retro_summary_markdown(request: HttpRequest, membership: Membership, pk: int
 @require_POST
 @team_view(facilitate=True)
 def retro_escape_add(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
-    retro = get_retro_for_team(membership.team, pk)
-    form = EscapePickForm(request.POST)
-    if not form.is_valid():
-        return _board_response(request, membership, retro, form_messages(form))
-    escape = get_team_escape(membership.team, form.cleaned_data["escape"])
-    errors = _attempt(lambda: services.retro_add_escape(retro=retro, escape=escape))
-    return _board_response(request, membership, retro, errors)
+    return _escape_picked(
+        request,
+        membership,
+        pk,
+        lambda retro, escape: services.retro_add_escape(retro=retro, escape=escape),
+    )
 
 
 @require_POST

@@ -7,7 +7,6 @@ changed, with any error inside it (see retros/views.py for the board's conventio
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from retros import services
@@ -30,13 +29,11 @@ from retros.selectors import (
     team_member_names,
 )
 from retros.views import (
-    BOARD,
     ActionDraft,
     _attempt,
+    _board_page,
     _card_response,
-    _context,
     _is_htmx,
-    _join_context,
 )
 from teams.decorators import team_view
 from teams.models import Membership
@@ -105,10 +102,7 @@ def _held_page(
 ) -> HttpResponse:
     """The whole board with a why held back for the blameless check, for a plain POST:
     a redirect would lose the draft and the suggestion."""
-    context = _context(
-        membership, retro, error_escape_id=escape_id, **extra, **_join_context(request, retro)
-    )
-    return render(request, BOARD, context)
+    return _board_page(request, membership, retro, error_escape_id=escape_id, **extra)
 
 
 def _with_suggestion(post: QueryDict) -> QueryDict:

@@ -15,21 +15,21 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from retros import gather
-from retros.forms import EscapePickForm, FactForm, form_messages
+from retros.forms import FactForm, form_messages
 from retros.selectors import (
     get_fact_for_retro,
     get_retro_escape,
     get_retro_for_team,
-    get_team_escape,
 )
 from retros.views import (
     BOARD,
     _attempt,
+    _board_page,
     _board_response,
     _card_response,
     _context,
+    _escape_picked,
     _is_htmx,
-    _join_context,
     new_escape_form,
 )
 from teams.decorators import team_view
@@ -46,15 +46,15 @@ def _done(membership: Membership, title: str) -> str:
 @team_view(write=True)
 def retro_escape_propose(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
     """An escape of the team's register onto the board: proposed, or kept for a facilitator."""
-    retro = get_retro_for_team(membership.team, pk)
-    form = EscapePickForm(request.POST)
-    if not form.is_valid():
-        return _board_response(request, membership, retro, form_messages(form))
-    escape = get_team_escape(membership.team, form.cleaned_data["escape"])
-    errors = _attempt(
-        lambda: gather.retro_propose_escape(retro=retro, escape=escape, by=membership.user)
+    return _escape_picked(
+        request,
+        membership,
+        pk,
+        lambda retro, escape: gather.retro_propose_escape(
+            retro=retro, escape=escape, by=membership.user
+        ),
+        done=lambda escape: _done(membership, escape.title),
     )
-    return _board_response(request, membership, retro, errors, done=_done(membership, escape.title))
 
 
 @require_POST
@@ -73,11 +73,10 @@ def retro_escape_new(request: HttpRequest, membership: Membership, pk: int) -> H
         else:
             return _board_response(request, membership, retro, done=_done(membership, escape.title))
     # Refused: the board again, with what was typed and each error beside its field.
-    context = _context(membership, retro, new_escape_form=form, new_escape_open=True)
+    refused: dict[str, Any] = {"new_escape_form": form, "new_escape_open": True}
     if _is_htmx(request):
-        return render(request, f"{BOARD}#board", context)
-    context.update(_join_context(request, retro))
-    return render(request, BOARD, context)
+        return render(request, f"{BOARD}#board", _context(membership, retro, **refused))
+    return _board_page(request, membership, retro, **refused)
 
 
 @require_POST
@@ -144,15 +143,9 @@ def retro_fact_add(
     }
     if not _is_htmx(request):
         # The whole board, so the errors stand beside their fields (a redirect loses them).
-        context = _context(
-            membership,
-            retro,
-            error_escape_id=escape.pk,
-            card_errors=card_errors,
-            **extra,
-            **_join_context(request, retro),
+        return _board_page(
+            request, membership, retro, error_escape_id=escape.pk, card_errors=card_errors, **extra
         )
-        return render(request, BOARD, context)
     return _card_response(request, membership, retro, escape.pk, card_errors, **extra)
 
 

@@ -18,7 +18,6 @@ setting off, the link sends everyone to the board URL (404 for outsiders, as bef
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.models import User
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -32,8 +31,8 @@ from retros.models import Retrospective
 from teams.forms import SignUpForm, add_errors
 from teams.selectors import team_membership
 from teams.services import team_join_by_link, team_sign_up_by_link
+from teams.views_onboard import sign_in_new_account
 
-BACKEND = "django.contrib.auth.backends.ModelBackend"
 SALT = "leakseal.retro-join"
 
 
@@ -90,17 +89,11 @@ def retro_join(request: HttpRequest, key: str) -> HttpResponse:
     form = SignUpForm(request.POST or None, with_email=True)
     if request.method == "POST" and form.is_valid():
         try:
-            new_user, _ = team_sign_up_by_link(
-                team=team,
-                username=form.cleaned_data["username"],
-                name=form.cleaned_data["name"],
-                email=form.cleaned_data["email"],
-                password=form.cleaned_data["password"],
-            )
+            new_user, _ = team_sign_up_by_link(team=team, **form.account())
         except ValidationError as exc:
             add_errors(form, exc)
         else:
-            login(request, new_user, backend=BACKEND)
+            sign_in_new_account(request, new_user)
             return _welcome(request, retro)
     return render(request, "retros/join.html", {**context, "mode": "sign_up", "form": form})
 

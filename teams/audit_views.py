@@ -53,7 +53,6 @@ def audit_list(request: HttpRequest, membership: Membership) -> HttpResponse:
         "action": action,
         "list_url": reverse("audit_list", kwargs={"team": team.slug}),
         "csv_url": f"{csv_url}?action={action}" if action else csv_url,
-        "filter_error": form.errors.get("action"),
         "retention_days": settings.AUDIT_RETENTION_DAYS,
     }
     template = "teams/audit.html#results" if request.htmx else "teams/audit.html"  # type: ignore[attr-defined]

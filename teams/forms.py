@@ -89,6 +89,11 @@ class SignUpForm(forms.Form):
             self.order_fields(self.field_order)
         self.fields["username"].widget.attrs["autocomplete"] = "username"
 
+    def account(self) -> dict[str, str]:
+        """The new account's fields as the sign-up services take them (valid forms only)."""
+        names = ("username", "name", "email", "password")
+        return {name: self.cleaned_data[name] for name in names if name in self.fields}
+
     def clean(self) -> dict[str, object]:
         cleaned = super().clean() or {}
         if (

@@ -113,6 +113,10 @@ def team_members(team: Team) -> QuerySet[Membership]:
 
 def team_invitations(team: Team) -> QuerySet[Invitation]:
     """The team's invitations still open to the admin: pending or expired (to resend)."""
-    return Invitation.objects.filter(
-        team=team, accepted_at__isnull=True, revoked_at__isnull=True, replaced_by__isnull=True
-    ).order_by("-created_at")
+    return (
+        Invitation.objects.filter(
+            team=team, accepted_at__isnull=True, revoked_at__isnull=True, replaced_by__isnull=True
+        )
+        .select_related("invited_by")
+        .order_by("-created_at")
+    )

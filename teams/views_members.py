@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from teams.decorators import team_view
-from teams.forms import InviteForm, JoinLinkForm, RoleForm
+from teams.forms import InviteForm, JoinLinkForm, RoleForm, add_errors
 from teams.invitations import (
     invitation_create,
     invitation_days,
@@ -107,8 +107,7 @@ def invite(request: HttpRequest, membership: Membership) -> HttpResponse:
                 by=_user(request),
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_errors(form, exc)
         else:
             _sent_message(request, invitation, "sent")
             return _back(membership)

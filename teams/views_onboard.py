@@ -22,13 +22,21 @@ from teams.invitations import (
     InvitationRefused,
     addresses_match,
     invitation_accept,
+    invitation_by_token,
     invitation_check,
     invitation_sign_up,
 )
 from teams.models import Invitation, Membership
 from teams.services import email_in_use, team_create
 
+# The backend that made the account: login() needs it named, since several are installed.
 BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def sign_in_new_account(request: HttpRequest, user: User) -> None:
+    """Sign in an account just created from a sign-up form (an invitation's, a join link's)."""
+    login(request, user, backend=BACKEND)
+
 
 # The refusal page's heading per reason (teams/invitations.py REFUSALS has the message).
 REFUSAL_HEADINGS = {
@@ -67,12 +75,15 @@ def team_new(request: HttpRequest) -> HttpResponse:
     return render(request, "teams/team_new.html", {"form": form})
 
 
-def _refused(request: HttpRequest, exc: InvitationRefused) -> HttpResponse:
+def _refused(request: HttpRequest, key: str, exc: InvitationRefused) -> HttpResponse:
     code = exc.code or "unknown"
     context = {
         "heading": REFUSAL_HEADINGS.get(code, "This invitation link does not work"),
         "message": " ".join(exc.messages),
         "code": code,
+        # Which team and who sent it, so that "ask a team admin" says whom to ask. The link
+        # is the credential and its holder has the email, so this tells them nothing new.
+        "invitation": invitation_by_token(key),
     }
     status = {"unknown": 404, "wrong_account": 403, "account_exists": 409}.get(code, 410)
     return render(request, "teams/invitation_refused.html", context, status=status)
@@ -99,12 +110,13 @@ def invitation_open(request: HttpRequest, key: str) -> HttpResponse:
     try:
         invitation = invitation_check(key)
     except InvitationRefused as exc:
-        return _refused(request, exc)
+        return _refused(request, key, exc)
     user = request.user
     if isinstance(user, User):
         if not addresses_match(invitation, user):
             return _refused(
                 request,
+                key,
                 InvitationRefused(
                     f"This invitation is for {invitation.email}, and you are signed in as "
                     f"{user.get_username()}. Sign out, then sign in as the account with that "
@@ -116,7 +128,7 @@ def invitation_open(request: HttpRequest, key: str) -> HttpResponse:
             try:
                 membership, created = invitation_accept(raw=key, user=user)
             except InvitationRefused as exc:
-                return _refused(request, exc)
+                return _refused(request, key, exc)
             return _joined(request, membership, created)
         return _render(request, invitation, mode="accept")
     if email_in_use(invitation.email) or not settings.PASSWORD_SIGNIN:
@@ -128,18 +140,13 @@ def invitation_open(request: HttpRequest, key: str) -> HttpResponse:
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            new_user, membership = invitation_sign_up(
-                raw=key,
-                username=form.cleaned_data["username"],
-                name=form.cleaned_data["name"],
-                password=form.cleaned_data["password"],
-            )
+            new_user, membership = invitation_sign_up(raw=key, **form.account())
         except InvitationRefused as exc:
-            return _refused(request, exc)
+            return _refused(request, key, exc)
         except ValidationError as exc:
             add_errors(form, exc)
         else:
-            login(request, new_user, backend=BACKEND)
+            sign_in_new_account(request, new_user)
             return _joined(request, membership, True)
     return _render(request, invitation, mode="sign_up", form=form)
 

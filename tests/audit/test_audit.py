@@ -23,13 +23,14 @@ from audit.services import NotInTransaction, entries_prune, record
 from audit.tasks import prune_task
 from escapes.models import Escape
 from escapes.services import escape_delete, escape_update
-from integrations.models import TrackerConnection, TrackerKind
+from integrations.models import TrackerConnection
 from retros import services as retro_services
 from retros.models import Phase
 from teams.models import ApiToken, Role
 from teams.services import api_token_create, api_token_revoke, membership_set
 from tests.conftest import client_for
 from tests.fakes import accounts
+from tests.fakes.connection_forms import jira_cloud_form
 
 
 def entries(team, action: str | None = None) -> list[AuditEntry]:
@@ -252,24 +253,9 @@ def test_revoking_a_token_writes_one_entry_in_each_of_its_owners_teams(team, oth
 # --- The tracker connection ---------------------------------------------------------------
 
 
-def _jira(**overrides: Any) -> dict[str, Any]:
-    return {
-        "kind": TrackerKind.JIRA_CLOUD,
-        "base_url": "https://acme.atlassian.net",
-        "project": accounts.JIRA_PROJECT,
-        "board_id": str(accounts.JIRA_BOARD),
-        "issue_type": "Task",
-        "priority": "High",
-        "account_email": accounts.JIRA_EMAIL,
-        "token": accounts.JIRA_TOKEN,
-        "webhook_secret": accounts.JIRA_WEBHOOK_SECRET,
-        **overrides,
-    }
-
-
 def _save(owner, team, **overrides: Any) -> None:
     url = reverse("integration_connection", kwargs={"team": team.slug})
-    response = client_for(owner).post(url, _jira(**overrides))
+    response = client_for(owner).post(url, jira_cloud_form(**overrides))
     assert response.status_code == 302, response.content.decode()[:3000]
 
 
@@ -395,6 +381,9 @@ def test_the_page_lists_newest_first_and_filters_by_action(team, owner, escape):
     bad = client.get(_page(team), {"action": "nonsense"})
     assert bad.status_code == 200
     assert "Select a valid choice" in bad.content.decode()
+    # Beside the filter, which points at it (Django marks the field and describes it by id).
+    assert 'aria-describedby="id_action_error"' in bad.content.decode()
+    assert 'role="alert" id="id_action_error"' in bad.content.decode()
 
 
 def test_the_page_is_paginated(team, owner):
@@ -443,5 +432,6 @@ def test_the_csv_neutralises_formulas_and_follows_the_filter(team, owner):
 
 def test_admins_find_the_trail_from_their_teams(team, owner, member):
     link = reverse("audit_list", kwargs={"team": team.slug})
-    assert link in client_for(owner).get("/").content.decode()
-    assert link not in client_for(member).get("/").content.decode()
+    for page in ("/", reverse("team_home", kwargs={"team": team.slug})):
+        assert link in client_for(owner).get(page).content.decode()
+        assert link not in client_for(member).get(page).content.decode()

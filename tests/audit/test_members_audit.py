@@ -88,6 +88,7 @@ def test_the_join_link_setting_and_who_joined_by_it(team, owner, outsider):
     team_join_link_sign_up_set(team=team, allowed=True, by=owner)  # no change, no entry
     (setting,) = entries(team, Action.JOIN_LINK_SIGN_UP_CHANGED)
     assert setting.changes == {"join link sign-up": {"from": False, "to": True}}
+    assert setting.change_lines() == [("join link sign-up", "off → on")]
     team_join_by_link(team=team, user=outsider)
     team_join_by_link(team=team, user=outsider)  # a member already: nothing new
     (joined,) = entries(team, Action.MEMBER_ADDED)

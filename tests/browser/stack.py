@@ -12,6 +12,7 @@ own, prepared with `migrate` and `seed_demo` exactly as `make run` prepares one.
 
 from __future__ import annotations
 
+import email
 import os
 import signal
 import socket
@@ -85,6 +86,7 @@ class Stack:
     redis_url: str = ""  # "" = file-system broker in var_dir, local-memory cache
     port: int = field(default_factory=free_port)
     web_workers: int = 1
+    access_log: bool = False  # uvicorn's access log, as docker-compose.yml runs it
     settings_module: str = "config.settings"
     extra_env: dict[str, str] = field(default_factory=dict)  # settings of this stack only
     web: subprocess.Popen[bytes] | None = None
@@ -120,6 +122,17 @@ class Stack:
             # The file backend writes one file per connection, each message ending in a rule.
             messages.extend(m for m in file.read_text().split("-" * 79) if m.strip())
         return messages
+
+    def latest_email_to(self, address: str) -> str:
+        """The decoded body of the latest email sent to `address` (links are wrapped in the
+        raw text, which is quoted-printable)."""
+        for raw in reversed(self.sent_emails()):
+            message = email.message_from_string(raw.strip())
+            if message["To"] == address:
+                payload = message.get_payload(decode=True)
+                assert isinstance(payload, bytes)
+                return payload.decode(message.get_content_charset() or "utf-8")
+        raise AssertionError(f"no email to {address} among {len(self.sent_emails())}")
 
     @property
     def kind(self) -> str:
@@ -242,10 +255,12 @@ class Stack:
     def start_web(self) -> None:
         argv = [
             sys.executable, "-m", "uvicorn", "config.asgi:application",
-            "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
+            "--host", "127.0.0.1", "--port", str(self.port),
             # Open event streams never end by themselves; a restart must not wait for them.
             "--timeout-graceful-shutdown", "1",
         ]  # fmt: skip
+        if not self.access_log:
+            argv.append("--no-access-log")
         if self.web_workers > 1:
             argv += ["--workers", str(self.web_workers)]
         self.web = self._spawn("web", argv)

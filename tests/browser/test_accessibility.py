@@ -13,6 +13,10 @@ is instead evaluated through the DevTools protocol (page.evaluate), which a page
 govern: the pages keep their real CSP during the check, and any violation of it still fails
 the test (tests/browser/people.py).
 
+Issue 11's pages are checked too: a new team, the members page, an invitation in each of its
+modes and refusals, a retro's join link, the audit trail and the password reset pages (the
+sign-in page itself above; its lockout in test_signin_and_audit.py).
+
 What axe cannot judge is checked here by hand: an error is announced (role=alert, or a field
 with aria-invalid and aria-describedby pointing at the message) and sits beside its control.
 """
@@ -42,7 +46,7 @@ from tests.browser.board import (
     why_texts,
 )
 from tests.browser.people import People, Person
-from tests.browser.stack import ROOT, TEAM
+from tests.browser.stack import DEMO_PASSWORD, ROOT, TEAM, Stack
 
 pytestmark = pytest.mark.browser
 
@@ -344,3 +348,173 @@ def test_board_errors_are_announced_beside_the_control(people: People):
     audit = Audit()
     audit.check(facilitator, "the board with refusals shown")
     audit.assert_clean()
+
+
+# --- Issue 11: teams onboard themselves. Not the sign-in page (tested above) nor its lockout.
+
+# A team of its own, so that nothing here changes what the other browser tests see of the demo
+# team: its admin, a retro whose join link lets newcomers sign up, and an invitation in each
+# state a link can be in. The raw tokens exist only here (the emails carry them too).
+ONBOARDING_SETUP = """
+import json
+from datetime import timedelta
+import django; django.setup()
+from django.contrib.auth.models import User
+from django.utils import timezone
+from escapes.services import escape_create
+from retros.services import retro_create
+from retros.views_join import retro_join_url
+from teams.invitations import invitation_accept, invitation_create, invitation_revoke
+from teams.models import Invitation
+from teams.services import account_create, team_create, team_join_link_sign_up_set
+
+password = {password!r}
+def account(username, name):
+    return account_create(
+        username=username, name=name, email=f"{{username}}@example.com", password=password
+    )
+
+admin = account("a11y-admin", "Ally Admin")
+invitee = account("a11y-invitee", "Ines Invitee")
+account("a11y-reset", "Rita Reset")
+team = team_create(name="Accessible Team", slug="a11y", admin=admin)
+team_join_link_sign_up_set(team=team, allowed=True, by=admin)
+escape = escape_create(
+    team=team, data={{"title": "Checkout times out", "severity": "high",
+                      "detected_at": timezone.now()}}, announce=False
+)
+retro = retro_create(team=team, facilitator=admin, title="Accessible retro", escapes=[escape])
+links = {{"join": retro_join_url(retro)}}
+def invite(email, role="member"):
+    invitation, raw = invitation_create(team=team, email=email, role=role, by=admin)
+    links[email] = f"/invitations/{{raw}}/"
+    return invitation
+invite("newcomer@example.com")
+invite(invitee.email, role="facilitator")
+expired = invite("late@example.com")
+Invitation.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
+invitation_revoke(invitation=invite("revoked@example.com"), by=admin)
+invite("a11y-used@example.com")
+used_key = links["a11y-used@example.com"].split("/")[2]
+invitation_accept(raw=used_key, user=account("a11y-used", "Uma Used"))
+print(json.dumps(links))
+"""
+
+
+def test_the_onboarding_pages_for_an_admin_an_invited_person_and_a_newcomer(
+    people: People, stack: Stack
+):
+    import json
+
+    links = json.loads(stack.python(ONBOARDING_SETUP.format(password=DEMO_PASSWORD)))
+    audit = Audit()
+
+    admin = people.open("a11y-admin")
+    page = admin.page
+    admin.tolerate_console = REFUSED
+    page.goto("/teams/new/")
+    audit.check(admin, "the new-team form")
+    page.get_by_label("Slug").fill("a11y")
+    page.get_by_role("button", name="Create team").click()
+    assert_field_error(page.get_by_label("Name"), "This field is required.")
+    assert_field_error(page.get_by_label("Slug"), "is taken")
+    audit.check(admin, "the new-team form with errors")
+
+    page.goto("/t/a11y/members/")
+    expect(page.locator("#invitations")).to_contain_text("newcomer@example.com")
+    audit.check(admin, "the members page with pending invitations")
+    page.get_by_label("Email address").fill("newcomer@example.com")
+    page.get_by_role("button", name="Send invitation").click()
+    assert_field_error(page.get_by_label("Email address"), "pending invitation already")
+    audit.check(admin, "the members page with a refused invitation", viewports=VIEWPORTS[:1])
+
+    page.goto("/t/a11y/audit/")
+    expect(page.locator(".audit-entry").first).to_be_visible()
+    audit.check(admin, "the audit trail")
+    page.goto("/t/a11y/audit/?action=nonsense")
+    assert_field_error(page.get_by_label("What"), "Select a valid choice")
+    audit.check(admin, "the audit trail with a refused filter", viewports=VIEWPORTS[:1])
+
+    # Someone new opens their invitation: the sign-up form, then its refusals.
+    newcomer = people.open("newcomer", signed_in=False)
+    newcomer.tolerate_console = re.compile(r"status of 410")
+    visitor = newcomer.page
+    visitor.goto(links["newcomer@example.com"])
+    expect(visitor.get_by_role("heading", name="Join Accessible Team")).to_be_visible()
+    audit.check(newcomer, "the invitation: sign-up form")
+    visitor.get_by_label("Password", exact=True).fill("short")
+    visitor.get_by_role("button", name="Create account and join").click()
+    assert_field_error(visitor.get_by_label("Username"), "This field is required.")
+    audit.check(newcomer, "the invitation: sign-up form with errors", viewports=VIEWPORTS[:1])
+    refusals = {
+        "late@example.com": "This invitation link has expired",
+        "revoked@example.com": "This invitation was revoked",
+        "a11y-used@example.com": "This invitation link has been used",
+    }
+    for address, heading in refusals.items():
+        visitor.goto(links[address])
+        expect(visitor.get_by_role("heading", name=heading)).to_be_visible()
+        audit.check(newcomer, f"the invitation refused: {heading}")
+
+    # The invitation of an address that has an account: sign in, then accept.
+    visitor.goto(links["a11y-invitee@example.com"])
+    expect(visitor.get_by_role("link", name="Sign in to accept")).to_be_visible()
+    audit.check(newcomer, "the invitation: sign in to accept")
+    invitee = people.open("a11y-invitee")
+    invitee.page.goto(links["a11y-invitee@example.com"])
+    expect(invitee.page.get_by_role("button", name=re.compile("^Accept"))).to_be_visible()
+    audit.check(invitee, "the invitation: accept")
+    # Signed in as someone else: refused, with a way to sign out; a retro's join link offers
+    # to join as a member.
+    engineer = people.open("engineer")
+    engineer.tolerate_console = REFUSED
+    engineer.page.goto(links["newcomer@example.com"])
+    expect(
+        engineer.page.get_by_role("heading", name="This invitation is for someone else")
+    ).to_be_visible()
+    audit.check(engineer, "the invitation refused: someone else's")
+    engineer.page.goto(links["join"])
+    expect(
+        engineer.page.get_by_role("button", name="Join Accessible Team as a member")
+    ).to_be_visible()
+    audit.check(engineer, "the retro join link: join as a member")
+
+    # A retro's join link, signed out: the sign-up form.
+    visitor.goto(links["join"])
+    expect(visitor.get_by_role("heading", name=re.compile("Join the retro"))).to_be_visible()
+    audit.check(newcomer, "the retro join link: sign-up form")
+
+    # Password reset: ask, the email's link, a new password, done; a used link.
+    visitor.goto("/accounts/password_reset/")
+    audit.check(newcomer, "the password reset form")
+    visitor.get_by_label("Email", exact=True).fill("a11y-reset@example.com")
+    visitor.get_by_role("button", name="Send the link").click()
+    expect(visitor.get_by_role("heading", name="Check your email")).to_be_visible()
+    audit.check(newcomer, "the password reset: email sent")
+    link = _reset_link(stack, "a11y-reset@example.com")
+    visitor.goto(link)
+    expect(visitor.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    audit.check(newcomer, "the password reset: new password form")
+    visitor.get_by_label("New password", exact=True).fill("short")
+    visitor.get_by_label("New password confirmation").fill("other")
+    visitor.get_by_role("button", name="Set the password").click()
+    expect(visitor.get_by_label("New password confirmation")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    audit.check(newcomer, "the password reset: new password with errors", viewports=VIEWPORTS[:1])
+    visitor.get_by_label("New password", exact=True).fill(DEMO_PASSWORD)
+    visitor.get_by_label("New password confirmation").fill(DEMO_PASSWORD)
+    visitor.get_by_role("button", name="Set the password").click()
+    expect(visitor.get_by_role("heading", name="Password changed")).to_be_visible()
+    audit.check(newcomer, "the password reset: done")
+    visitor.goto(link)
+    expect(visitor.get_by_role("heading", name="This link no longer works")).to_be_visible()
+    audit.check(newcomer, "the password reset: a used link")
+    audit.assert_clean()
+
+
+def _reset_link(stack: Stack, address: str) -> str:
+    body = stack.latest_email_to(address)
+    match = re.search(r"https?://[^/\s]+(/accounts/reset/\S+/)", body)
+    assert match, body
+    return match.group(1)

@@ -9,8 +9,8 @@ from django.urls import reverse
 from integrations.models import TrackerConnection, TrackerKind
 from tests.conftest import client_for
 from tests.fakes import accounts
+from tests.fakes.connection_forms import JIRA_SITE, jira_cloud_form
 
-JIRA_SITE = "https://acme.atlassian.net"
 UNREACHABLE = "http://127.0.0.1:9"
 
 
@@ -24,21 +24,6 @@ def _page(team) -> str:
 
 def _test(team) -> str:
     return _url("integration_connection_test", team)
-
-
-def _jira_cloud(**overrides: Any) -> dict[str, Any]:
-    return {
-        "kind": TrackerKind.JIRA_CLOUD,
-        "base_url": JIRA_SITE,
-        "project": accounts.JIRA_PROJECT,
-        "board_id": str(accounts.JIRA_BOARD),
-        "issue_type": "Task",
-        "priority": "High",
-        "account_email": accounts.JIRA_EMAIL,
-        "token": accounts.JIRA_TOKEN,
-        "webhook_secret": accounts.JIRA_WEBHOOK_SECRET,
-        **overrides,
-    }
 
 
 def _azure(**overrides: Any) -> dict[str, Any]:
@@ -68,11 +53,11 @@ def _saved(team) -> TrackerConnection:
 # --- Saving -----------------------------------------------------------------------------
 
 
-def test_an_admin_connects_jira_cloud(team, owner):
+def test_an_admin_connectsjira_cloud_form(team, owner):
     response = client_for(owner).post(
         _page(team),
         {
-            **_jira_cloud(base_url=JIRA_SITE + "/"),
+            **jira_cloud_form(base_url=JIRA_SITE + "/"),
             "intake_enabled": "on",
             "intake_label": "escape",
             "map_merged_at": "customfield_10050",
@@ -100,7 +85,7 @@ def test_an_admin_connects_jira_cloud(team, owner):
 
 
 def test_an_admin_connects_jira_data_center_with_a_token_alone(team, owner):
-    data = _jira_cloud(
+    data = jira_cloud_form(
         kind=TrackerKind.JIRA_DC,
         base_url="https://jira.acme.internal",
         account_email="",
@@ -138,11 +123,11 @@ def test_an_admin_connects_azure_devops(team, owner):
 
 def test_editing_with_empty_secret_fields_keeps_the_stored_ones(team, owner):
     client = client_for(owner)
-    client.post(_page(team), _jira_cloud())
+    client.post(_page(team), jira_cloud_form())
     first = _saved(team)
 
     response = client.post(
-        _page(team), _jira_cloud(project="CART", token="", webhook_secret="", priority="")
+        _page(team), jira_cloud_form(project="CART", token="", webhook_secret="", priority="")
     )
 
     assert response.status_code == 302
@@ -156,9 +141,9 @@ def test_editing_with_empty_secret_fields_keeps_the_stored_ones(team, owner):
 
 def test_a_new_token_replaces_the_stored_one(team, owner):
     client = client_for(owner)
-    client.post(_page(team), _jira_cloud())
+    client.post(_page(team), jira_cloud_form())
 
-    client.post(_page(team), _jira_cloud(token="rotated-token-Hh2", webhook_secret=""))
+    client.post(_page(team), jira_cloud_form(token="rotated-token-Hh2", webhook_secret=""))
 
     assert _saved(team).token == "rotated-token-Hh2"
     assert _saved(team).webhook_secret == accounts.JIRA_WEBHOOK_SECRET
@@ -171,9 +156,9 @@ def test_a_new_token_replaces_the_stored_one(team, owner):
 )
 def test_the_stored_token_is_kept_only_for_the_site_it_was_entered_for(team, owner, change):
     client = client_for(owner)
-    client.post(_page(team), _jira_cloud())
+    client.post(_page(team), jira_cloud_form())
 
-    response = client.post(_page(team), _jira_cloud(token="", **change))
+    response = client.post(_page(team), jira_cloud_form(token="", **change))
 
     assert response.status_code == 200
     assert "enter it again" in " ".join(response.context["form"].errors["token"])
@@ -182,7 +167,7 @@ def test_the_stored_token_is_kept_only_for_the_site_it_was_entered_for(team, own
 
 def test_a_jira_webhook_secret_is_not_kept_as_an_azure_devops_password(team, owner):
     client = client_for(owner)
-    client.post(_page(team), _jira_cloud())
+    client.post(_page(team), jira_cloud_form())
 
     refused = client.post(_page(team), _azure(webhook_secret=""))
     client.post(_page(team), _azure(webhook_secret="", webhook_username=""))
@@ -197,26 +182,26 @@ def test_a_jira_webhook_secret_is_not_kept_as_an_azure_devops_password(team, own
     ("data", "field", "message"),
     [
         (
-            _jira_cloud(account_email=""),
+            jira_cloud_form(account_email=""),
             "account_email",
             "Jira Cloud signs in with an account email",
         ),
-        (_jira_cloud(token=""), "token", "Jira Cloud needs an API token"),
+        (jira_cloud_form(token=""), "token", "Jira Cloud needs an API token"),
         (
-            _jira_cloud(kind=TrackerKind.JIRA_DC, token=""),
+            jira_cloud_form(kind=TrackerKind.JIRA_DC, token=""),
             "token",
             "Jira Data Center needs a personal access token",
         ),
         (_azure(token=""), "token", "Azure DevOps needs a personal access token"),
         (_azure(ado_team=""), "ado_team", "Name the Azure DevOps team"),
         (_azure(project=""), "project", "This field is required"),
-        (_jira_cloud(board_id="board one"), "board_id", "Enter a whole number"),
-        (_jira_cloud(board_id="0"), "board_id", "greater than or equal to 1"),
-        (_jira_cloud(base_url="not a url"), "base_url", "Enter a valid URL"),
-        (_jira_cloud(base_url="https://me:pw@acme.atlassian.net"), "base_url", "credentials"),
-        (_jira_cloud(base_url="http://jira.acme.test"), "base_url", "Use an https:// URL"),
-        (_jira_cloud(kind="github"), "kind", "Select a valid choice"),
-        (_jira_cloud(intake_enabled="on"), "intake_query", "needs a query, or a label"),
+        (jira_cloud_form(board_id="board one"), "board_id", "Enter a whole number"),
+        (jira_cloud_form(board_id="0"), "board_id", "greater than or equal to 1"),
+        (jira_cloud_form(base_url="not a url"), "base_url", "Enter a valid URL"),
+        (jira_cloud_form(base_url="https://me:pw@acme.atlassian.net"), "base_url", "credentials"),
+        (jira_cloud_form(base_url="http://jira.acme.test"), "base_url", "Use an https:// URL"),
+        (jira_cloud_form(kind="github"), "kind", "Select a valid choice"),
+        (jira_cloud_form(intake_enabled="on"), "intake_query", "needs a query, or a label"),
         (
             _azure(webhook_header="X-Leakseal"),
             "webhook_header",
@@ -245,7 +230,9 @@ def test_invalid_input_is_refused_naming_the_field(team, owner, data, field, mes
 
 
 def test_plain_http_is_accepted_when_debug_is_on(team, owner, http_allowed):
-    response = client_for(owner).post(_page(team), _jira_cloud(base_url="http://jira.acme.test"))
+    response = client_for(owner).post(
+        _page(team), jira_cloud_form(base_url="http://jira.acme.test")
+    )
 
     assert response.status_code == 302
     assert _saved(team).base_url == "http://jira.acme.test"
@@ -257,7 +244,7 @@ def test_plain_http_is_accepted_when_debug_is_on(team, owner, http_allowed):
 def test_the_page_shows_a_stored_token_without_its_value(team, owner, caplog):
     caplog.set_level(logging.DEBUG)
     client = client_for(owner)
-    client.post(_page(team), _jira_cloud())
+    client.post(_page(team), jira_cloud_form())
     saved = _saved(team)
 
     body = client.get(_page(team)).content.decode()
@@ -336,7 +323,7 @@ def test_testing_the_saved_jira_connection_names_the_future_sprint(team, owner, 
 def test_testing_jira_data_center_values_with_a_personal_access_token(
     team, owner, fake_jira, http_allowed
 ):
-    data = _jira_cloud(
+    data = jira_cloud_form(
         kind=TrackerKind.JIRA_DC, base_url=fake_jira.url, account_email="", token=accounts.JIRA_PAT
     )
 
@@ -349,7 +336,7 @@ def test_testing_jira_data_center_values_with_a_personal_access_token(
 def test_testing_form_values_with_an_empty_token_uses_the_stored_one(
     team, owner, jira_connection, fake_jira, http_allowed
 ):
-    data = _jira_cloud(base_url=fake_jira.url, token="", webhook_secret="")
+    data = jira_cloud_form(base_url=fake_jira.url, token="", webhook_secret="")
 
     body = client_for(owner).post(_test(team), data).content.decode()
 
@@ -360,7 +347,7 @@ def test_testing_form_values_with_an_empty_token_uses_the_stored_one(
 def test_testing_another_site_does_not_send_it_the_stored_token(
     team, owner, jira_connection, fake_jira, fake_azure, http_allowed
 ):
-    data = _jira_cloud(base_url=fake_azure.url, token="")
+    data = jira_cloud_form(base_url=fake_azure.url, token="")
 
     body = client_for(owner).post(_test(team), data).content.decode()
 
@@ -370,7 +357,7 @@ def test_testing_another_site_does_not_send_it_the_stored_token(
 
 
 def test_a_wrong_jira_token_shows_the_trackers_401_message(team, owner, fake_jira, http_allowed):
-    data = _jira_cloud(base_url=fake_jira.url, token="not-the-token")
+    data = jira_cloud_form(base_url=fake_jira.url, token="not-the-token")
 
     response = client_for(owner).post(_test(team), data)
 
@@ -393,7 +380,7 @@ def test_a_wrong_azure_pat_shows_the_trackers_401_answer(team, owner, fake_azure
     assert "not-the-pat" not in body
 
 
-@pytest.mark.parametrize("values", [_jira_cloud, _azure], ids=["jira", "azure"])
+@pytest.mark.parametrize("values", [jira_cloud_form, _azure], ids=["jira", "azure"])
 def test_an_unreachable_tracker_is_a_line_saying_so_not_a_500(
     team, owner, http_allowed, values, caplog
 ):
@@ -469,7 +456,7 @@ def test_secrets_never_reach_a_response_or_the_log(
 
 def test_disconnecting_deletes_the_connection_and_its_credentials(team, owner):
     client = client_for(owner)
-    client.post(_page(team), _jira_cloud())
+    client.post(_page(team), jira_cloud_form())
 
     response = client.post(_url("integration_connection_delete", team))
 
@@ -503,10 +490,10 @@ ROUTES = [
 def test_only_team_admins_reach_the_connection_pages(
     team, owner, persona, status, name, method, request
 ):
-    client_for(owner).post(_page(team), _jira_cloud())
+    client_for(owner).post(_page(team), jira_cloud_form())
     client = client_for(request.getfixturevalue(persona))
 
-    response = getattr(client, method)(_url(name, team), _jira_cloud(project="MINE"))
+    response = getattr(client, method)(_url(name, team), jira_cloud_form(project="MINE"))
 
     assert response.status_code == status
     assert _saved(team).project == "SHOP", "nothing changed"
@@ -515,7 +502,7 @@ def test_only_team_admins_reach_the_connection_pages(
 def test_an_outsider_cannot_see_another_teams_connection_through_their_own_team(
     team, owner, outsider, other_team
 ):
-    client_for(owner).post(_page(team), _jira_cloud(project="ZEBRA"))
+    client_for(owner).post(_page(team), jira_cloud_form(project="ZEBRA"))
 
     body = client_for(outsider).get(_page(other_team)).content.decode()
 
@@ -550,7 +537,7 @@ def test_the_wrong_method_is_405(team, owner, name, method):
 
 
 def test_the_team_list_links_admins_to_the_tracker_connection(team, owner, member):
-    client_for(owner).post(_page(team), _jira_cloud())
+    client_for(owner).post(_page(team), jira_cloud_form())
 
     admin_view = client_for(owner).get(reverse("home")).content.decode()
     member_view = client_for(member).get(reverse("home")).content.decode()

@@ -111,7 +111,9 @@ def test_an_existing_account_signs_in_and_accepts(
     assert not Membership.objects.filter(team=team, user=existing).exists()
 
     signed_in = client_for(existing)
-    assert "Accept and join Checkout" in signed_in.get(path).content.decode()
+    accept = signed_in.get(path).content.decode()
+    assert "Accept and join Checkout" in accept
+    assert "as a <strong>member</strong>" in accept
     assert not Membership.objects.filter(team=team, user=existing).exists()  # GET changes nothing
     response = signed_in.post(path)
     assert response.headers["Location"] == f"/t/{team.slug}/"
@@ -127,6 +129,7 @@ def test_the_link_is_bound_to_the_invited_address(
     response = client_for(someone_else).post(path)
     assert response.status_code == 403
     assert "This invitation is for quinn@example.com" in response.content.decode()
+    assert "Sign out and open the invitation again" in response.content.decode()
     assert not Membership.objects.filter(team=team, user=someone_else).exists()
     # A member with another address cannot use it to become admin either.
     client_for(member).post(path)
@@ -147,6 +150,11 @@ def test_an_expired_link_is_refused_and_says_so(
         listed = admin_client.get(f"/t/{team.slug}/members/").content.decode()
     assert response.status_code == 410
     assert "has expired" in response.content.decode()
+    # It says whose invitation it was, so that the person knows which admin to ask.
+    assert (
+        "The invitation of old@example.com to join <strong>Checkout</strong>, sent by olivia"
+        in (response.content.decode())
+    )
     assert signup.status_code == 410
     assert not User.objects.filter(username="old").exists()
     assert "expired" in listed

@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.test import Client
+from django.urls import reverse
 
 from escapes.models import PipelineStage
 from retros.models import Retrospective
@@ -283,3 +284,10 @@ def test_an_address_with_an_account_is_told_to_sign_in(team, retro, member):
     )
     assert "sign in with it instead" in response.content.decode()
     assert not User.objects.filter(username="has2").exists()
+
+
+def test_admins_find_the_members_page_from_the_team_page(team, owner, member):
+    link = reverse("team_members", kwargs={"team": team.slug})
+    page = reverse("team_home", kwargs={"team": team.slug})
+    assert link in client_for(owner).get(page).content.decode()
+    assert link not in client_for(member).get(page).content.decode()

@@ -38,6 +38,9 @@ _SECRETS = (
     re.compile(rf"({_SLASH}accounts{_SLASH}reset{_SLASH}){_SEGMENT}{_SLASH}{_SEGMENT}"),
     # integrations/urls_webhooks.py: the token routes a tracker's deliveries.
     re.compile(rf"({_SLASH}hooks{_SLASH}(?:jira|azure){_SLASH}){_SEGMENT}"),
+    # signin/urls.py "sso_callback": the identity provider's authorization code and state in
+    # the query (single use and bound to the PKCE verifier, but a credential until redeemed).
+    re.compile(r"([?&](?:code|state)=)[^&\s\"]+"),
 )
 
 # Where a request's path is logged: uvicorn's access log, Django's log of every 4xx/5xx

@@ -44,6 +44,7 @@ print(json.dumps({
 """
 
 WEBHOOK_TOKEN = "whtok-4f9c2e7a1b"  # made up: no connection has it
+SSO_CODE = "sso-authorization-code-4711"
 
 
 @pytest.fixture
@@ -72,13 +73,21 @@ def test_secret_links_are_redacted_in_the_access_log_and_djangos_request_log(ser
         assert client.get(reset).status_code == 302  # to .../set-password/
         assert client.get("/accounts/reset/done/").status_code == 200
         assert client.get(hook).status_code == 405  # django.request "Method Not Allowed"
+        # A provider's answer to single sign-on (off here: 404, but logged all the same).
+        assert client.get(f"/accounts/sso/callback/?code={SSO_CODE}&state=st8").status_code == 404
         for path in (invitation, join, reset):
             assert client.get(f"/accounts/login/?next={quote(path, safe='')}").status_code == 200
         assert client.get("/accounts/login/?next=/t/logs/").status_code == 200
     web.stop()  # the workers flush and exit: the log is complete
     log = (web.var_dir / "web.log").read_text()
 
-    for secret in (secrets["invitation"], secrets["join"], secrets["reset"], WEBHOOK_TOKEN):
+    for secret in (
+        secrets["invitation"],
+        secrets["join"],
+        secrets["reset"],
+        WEBHOOK_TOKEN,
+        SSO_CODE,
+    ):
         assert secret not in log, f"{secret} is in the log:\n{log}"
     assert secrets["join"].split(":")[0] not in log  # nor the readable half of the join key
     # The ordinary requests are logged as they were; the secret ones with [redacted].
@@ -91,6 +100,7 @@ def test_secret_links_are_redacted_in_the_access_log_and_djangos_request_log(ser
         '"GET /accounts/reset/[redacted]/ HTTP/1.1" 302',
         '"GET /accounts/login/?next=%2Finvitations%2F[redacted]%2F HTTP/1.1" 200',
         "django.request Not Found: /join/[redacted]/",
+        '"GET /accounts/sso/callback/?code=[redacted]&state=[redacted] HTTP/1.1" 404',
         "django.request Method Not Allowed (GET): /hooks/jira/[redacted]/",
         "django.security.csrf Forbidden (CSRF token missing.): /invitations/[redacted]/",
     ):
@@ -105,6 +115,7 @@ def test_secret_links_are_redacted_in_the_access_log_and_djangos_request_log(ser
         "/t/demo/retros/guide/coverage_gap/reset/",
         "/accounts/reset/done/",
         "/accounts/login/?next=/t/demo/retros/3/",
+        "/t/demo/escapes/?barcode=7&restate=1",  # only a query's own code= and state= go
     ],
 )
 def test_ordinary_paths_are_logged_as_they_are(path):

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "ninja",
     "axes",
     "signin",
+    "notices",
     "audit",
     "teams",
     "escapes",
@@ -187,7 +188,19 @@ CELERY_BEAT_SCHEDULE = {
     "insights-rollup-full": {"task": "insights.rollup_full", "schedule": 3600.0},
     # The audit trail's retention: entries older than AUDIT_RETENTION_DAYS go.
     "audit-prune": {"task": "audit.prune", "schedule": 86400.0},
+    # The notices outbox (notices/delivery.py): lost tasks, long Retry-Afters, dead workers.
+    "notices-sweep": {"task": "notices.sweep", "schedule": 30.0},
+    # Reminders and digests whose local time has come in each team's time zone.
+    "notices-tick": {"task": "notices.tick", "schedule": 300.0},
 }
+
+# --- Notices (notices/): email, chat and Confluence messages through an outbox.
+# The modules that register a sender (@sender) or a calendar job (@scheduled) at import.
+NOTICE_SENDER_MODULES = ["notices.channels"]
+NOTICE_MAX_ATTEMPTS = envint("NOTICE_MAX_ATTEMPTS", 8)
+NOTICE_COUNTDOWN_MAX = 60.0  # a longer wait is the sweep's, not a broker countdown's
+NOTICE_BACKOFF_MAX = 3600.0  # backoff's ceiling (a longer Retry-After is still obeyed)
+NOTICE_SWEEP_GRACE = 60  # seconds a due notice's own task has before the sweep queues it
 
 # How long the audit trail keeps an entry (audit/services.py): at least a year.
 AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", 400)

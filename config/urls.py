@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include(escape_urls.all_teams_urlpatterns)),
     path("t/<slug:team>/", include(insight_urls.team_urlpatterns)),
     path("t/<slug:team>/", include("teams.audit_urls")),
+    path("t/<slug:team>/", include("notices.urls")),
     path("t/<slug:team>/", include(escape_urls.urlpatterns)),
     path("t/<slug:team>/", include("escapes.release_urls")),
     path("t/<slug:team>/retros/", include("retros.urls")),

@@ -14,13 +14,13 @@ The message is the tracker's own (Jira's `errorMessages` and `errors`, Azure Dev
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from django.conf import settings
+
+from config.retry import retry_after_seconds
 
 MAX_MESSAGE = 1000
 
@@ -60,24 +60,6 @@ def new_session(headers: Mapping[str, str] | None = None) -> TimeoutSession:
     if headers:
         session.headers.update(headers)
     return session
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: a number of seconds, or an HTTP date (RFC 9110 10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def tracker_message(response: requests.Response) -> str:

@@ -1,6 +1,6 @@
 """A team's tracker connection, the push outbox and the record of webhook deliveries.
 
-Secrets (API tokens, PATs, webhook secrets) are stored encrypted (integrations/crypto.py) and
+Secrets (API tokens, PATs, webhook secrets) are stored encrypted (config/crypto.py) and
 only ever decrypted in the process that talks to the tracker; no page or log shows them.
 """
 
@@ -8,7 +8,7 @@ import secrets
 
 from django.db import models
 
-from integrations import crypto
+from config import crypto
 from retros.models import PreventativeAction
 from teams.models import Team
 

@@ -33,6 +33,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.celery import registered_task
+from config.retry import backoff_seconds
 from escapes.models import Escape
 from integrations.clients import client_for
 from integrations.http import TrackerError
@@ -48,8 +49,6 @@ log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8  # tries after the first; the task's own max_retries is the same number
 MAX_PUSH_AGE = timedelta(hours=1)  # no retry once the push has been pending this long
-BACKOFF_BASE = 2.0  # seconds
-BACKOFF_FACTOR = 2.0
 # Seconds; lowered to half the broker's visibility timeout if smaller. A minute keeps the last
 # ticket of a retro from landing long after the others (bench/tracker_push.py: the tail of
 # backed-off pushes decides when a retro is fully pushed).
@@ -120,10 +119,7 @@ def retry_countdown(
     so that many pushes failing together do not come back together; never sooner than the
     tracker's Retry-After; never longer than `countdown_cap()`.
     """
-    cap = countdown_cap()
-    ceiling = min(cap, BACKOFF_BASE * BACKOFF_FACTOR ** max(0, attempt - 1))
-    backoff = (rng or random).uniform(0, ceiling)
-    return min(cap, max(backoff, retry_after or 0.0, 1.0))
+    return backoff_seconds(attempt=attempt, retry_after=retry_after, cap=countdown_cap(), rng=rng)
 
 
 # --- The ticket's text.

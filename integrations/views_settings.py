@@ -22,8 +22,8 @@ from django_htmx.middleware import HtmxDetails
 
 from audit.models import Action
 from audit.services import record
+from config.crypto import CredentialError
 from integrations.clients import client_for
-from integrations.crypto import CredentialError
 from integrations.forms import PLAIN_FIELDS, ConnectionForm, ConnectionValues
 from integrations.http import TrackerError, transport_error
 from integrations.models import TrackerConnection

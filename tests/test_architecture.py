@@ -17,6 +17,7 @@ APPS = (
     "signin",
     "teams",
     "escapes",
+    "notices",
     "retros",
     "integrations",
     "insights",
@@ -28,16 +29,19 @@ APPS = (
 # app that changes something worth auditing calls audit.services.record inside its own
 # transaction, and audit imports none of them. signin (password sign-in protection and single
 # sign-on) sits on teams, for the team joins a group claim maps; only config imports it.
+# notices (the outbox of email, chat and Confluence messages) sits on teams: the apps whose
+# changes cause notices enqueue them, and the calendar jobs live in the app that owns the data.
 ALLOWED = {
     "audit": set(),
     "signin": {"teams"},
     "teams": {"audit"},
+    "notices": {"teams", "audit", "config"},
     "escapes": {"teams", "audit", "config"},
-    "retros": {"teams", "escapes", "audit", "config"},
-    "integrations": {"teams", "escapes", "retros", "audit", "config"},
-    "insights": {"teams", "escapes", "retros", "config"},
-    "demo": {"teams", "escapes", "retros", "insights", "config"},
-    "config": {"teams", "escapes", "retros", "integrations", "insights", "signin"},
+    "retros": {"teams", "escapes", "audit", "config", "notices"},
+    "integrations": {"teams", "escapes", "retros", "audit", "config", "notices"},
+    "insights": {"teams", "escapes", "retros", "config", "notices"},
+    "demo": {"teams", "escapes", "retros", "insights", "config", "notices"},
+    "config": {"teams", "escapes", "retros", "integrations", "insights", "signin", "notices"},
 }
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from escapes.models import Escape, PipelineStage, Release
 from integrations.models import TrackerConnection, TrackerKind
+from notices.models import Notice
 from retros.models import EscapeFact, PreventativeAction, RetroEscape, Retrospective, Why
 from retros.views_join import retro_join_key
 from teams.invitations import invitation_create
@@ -135,6 +136,8 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     # The audit trail (teams/audit_views.py) and its CSV: team admins only.
     "t/<slug:team>/audit/": Access("admin"),
     "t/<slug:team>/audit.csv": Access("admin"),
+    "t/<slug:team>/notices/": Access("admin", "GET"),
+    "t/<slug:team>/notices/<int:pk>/resend/": A,
     "t/<slug:team>/retros/": R,
     "t/<slug:team>/retros/new/": F,
     "t/<slug:team>/retros/guide/": Access("facilitate"),
@@ -270,6 +273,15 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
     )
     connection.webhook_secret = "walk-secret"
     connection.save()
+    notice = Notice.objects.create(
+        team=team,
+        channel="email",
+        recipient="a@example.test",
+        occasion="walk",
+        kind="reminder",
+        subject="Walked",
+        state="failed",
+    )
     invitation, invitation_key = invitation_create(
         team=team, email="invited@example.com", role="member", by=owner
     )
@@ -284,6 +296,7 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
             "retros/<int:pk>": retro.pk,
             "members/<int:pk>": Membership.objects.get(team=team, user=member).pk,
             "invitations/<int:pk>": invitation.pk,
+            "notices/<int:pk>": notice.pk,
         },
         "invitation_key": invitation_key,
         "join_key": retro_join_key(retro),

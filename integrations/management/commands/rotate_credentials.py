@@ -13,7 +13,7 @@ from cryptography.fernet import InvalidToken
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from integrations import crypto
+from config import crypto
 from integrations.models import TrackerConnection
 
 SECRET_FIELDS = {"token_encrypted": "token", "webhook_secret_encrypted": "webhook secret"}

@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.core.management import CommandError, call_command
 from django.db import connection as db_connection
 
-from integrations.crypto import CredentialError
+from config.crypto import CredentialError
 from integrations.models import TrackerConnection, TrackerKind
 
 TOKEN = "clear-api-token-Zq81"

@@ -1,4 +1,4 @@
-"""Encryption at rest of tracker credentials, with keys that can be rotated.
+"""Encryption at rest of stored secrets (tracker credentials, chat webhooks), with rotatable keys.
 
 The keys are Fernet keys from LEAKSEAL_CREDENTIAL_KEYS (settings.CREDENTIAL_KEYS), newest
 first: the first encrypts, every one of them decrypts, so a new key is put in front, then

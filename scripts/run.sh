@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
+# Links in emails (invitations, password resets, digests) point at this server.
+export SITE_URL=${SITE_URL:-http://$HOST:$PORT}
 
 pids=()
 stop() {

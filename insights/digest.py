@@ -40,6 +40,7 @@ from insights.rollups import rollups_recompute_team
 from notices.models import Channel, NoticePreferences
 from notices.preferences import digest_subscriptions
 from notices.schedule import local_slot_passed, scheduled
+from notices.selectors import notice_promised
 from notices.services import notice_enqueue
 from teams.models import Team
 from teams.selectors import teams_for_user
@@ -227,11 +228,8 @@ def _monday_slot(now: datetime, team: Team) -> date | None:
 
 
 def _already(user: User, occasion: str) -> bool:
-    from notices.models import Notice
-
-    return Notice.objects.filter(
-        channel=Channel.EMAIL, recipient=user.email, occasion=occasion
-    ).exists()
+    """Spares building a digest every tick of the Monday (the outbox would refuse it anyway)."""
+    return notice_promised(channel=Channel.EMAIL, recipient=user.email, occasion=occasion)
 
 
 def _digests_of(prefs: NoticePreferences, now: datetime) -> int:

@@ -26,8 +26,8 @@ from notices.preferences import reminders_muted
 from notices.schedule import local_slot_passed, scheduled
 from notices.services import notice_enqueue
 from retros.models import PreventativeAction
-from teams.models import Membership, Team
-from teams.selectors import teams_all
+from teams.models import Team
+from teams.selectors import team_member_ids, teams_all
 
 REMINDER_AT = time(9, 0)
 DAYS_BEFORE = 2
@@ -112,11 +112,7 @@ def team_reminders(team: Team, today: date) -> int:
     with transaction.atomic():
         actions = open_actions_due_by(team, today + timedelta(days=DAYS_BEFORE))
         owners = {a.owner_id for a in actions if a.owner_id}
-        members = set(
-            Membership.objects.filter(team=team, user_id__in=owners).values_list(
-                "user_id", flat=True
-            )
-        )
+        members = team_member_ids(team)
         muted = reminders_muted(owners)
         for action in actions:
             reminder = reminder_for(action, today)

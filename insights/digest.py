@@ -133,36 +133,33 @@ def digest_build(teams: tuple[Team, ...], monday: date) -> Digest:
 
 
 def chart_png(digest: Digest) -> bytes:
-    """Bars of the weekly MTTD (mean, hours), the digest's week darker; a small PNG."""
-    width, height, left, bottom, top = 560, 220, 56, 36, 28
+    """Bars of the weekly MTTD (mean), the digest's week darker, each with its value; a small
+    PNG. Pillow's built-in font has no dash, so an empty week says "no escapes"."""
+    width, height, left, bottom, top = 560, 220, 16, 36, 44
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=12)
-    draw.text((left, 6), "MTTD per week (mean)", fill="#1a1a1a", font=font)
+    draw.text((left, 8), "MTTD per week (mean detection deficit)", fill="#1a1a1a", font=font)
     points = digest.trend.periods
-    means = [(p.deficit.mean or 0.0) / 3600 for p in points]
+    means = [p.deficit.mean or 0.0 for p in points]
     peak = max(means, default=0.0) or 1.0
     plot_h = height - bottom - top
-    draw.line((left, top, left, height - bottom), fill="#888")
-    draw.line((left, height - bottom, width - 10, height - bottom), fill="#888")
-    draw.text(
-        (4, top - 6),
-        f"{peak:.0f} h" if peak >= 1 else f"{peak * 60:.0f} min",
-        fill="#555",
-        font=font,
-    )
-    draw.text((4, height - bottom - 6), "0", fill="#555", font=font)
-    slot = (width - left - 20) / max(len(points), 1)
+    base = height - bottom
+    draw.line((left, base, width - left, base), fill="#888")
+    slot = (width - 2 * left) / max(len(points), 1)
     for i, (point, value) in enumerate(zip(points, means, strict=True)):
-        x0 = left + 10 + i * slot
-        x1 = x0 + slot * 0.6
-        bar_top = height - bottom - plot_h * value / peak
+        x0 = left + i * slot + slot * 0.15
+        x1 = x0 + slot * 0.7
+        bar_top = base - plot_h * value / peak
         colour = "#1f4e8c" if i == len(points) - 1 else "#9bb5d6"
-        if point.deficit.mean is not None:
-            draw.rectangle((x0, bar_top, x1, height - bottom), fill=colour)
+        if point.deficit.mean is None:
+            label = "no escapes" if point.deficit.n == 0 else "deficit unknown"
+            bar_top = base
         else:
-            draw.text((x0, height - bottom - 16), "—", fill="#555", font=font)
-        draw.text((x0, height - bottom + 6), point.label, fill="#1a1a1a", font=font)
+            draw.rectangle((x0, bar_top, x1, base), fill=colour)
+            label = format_duration(_td(point.deficit.mean))
+        draw.text(((x0 + x1) / 2, bar_top - 4), label, fill="#1a1a1a", font=font, anchor="md")
+        draw.text(((x0 + x1) / 2, base + 6), point.label, fill="#1a1a1a", font=font, anchor="ma")
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

@@ -134,7 +134,7 @@ def digest_build(teams: tuple[Team, ...], monday: date) -> Digest:
 
 def chart_png(digest: Digest) -> bytes:
     """Bars of the weekly MTTD (mean), the digest's week darker, each with its value; a small
-    PNG. Pillow's built-in font has no dash, so an empty week says "no escapes"."""
+    PNG. Pillow's built-in font has no dash, so a week without a mean says why in words."""
     width, height, left, bottom, top = 560, 220, 16, 36, 44
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)

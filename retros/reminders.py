@@ -24,6 +24,7 @@ from django.urls import reverse
 from notices.models import Channel
 from notices.preferences import reminders_muted
 from notices.schedule import local_slot_passed, scheduled
+from notices.selectors import occasions_promised
 from notices.services import notice_enqueue
 from retros.models import PreventativeAction
 from teams.models import Team
@@ -110,19 +111,27 @@ def team_reminders(team: Team, today: date) -> int:
     """Enqueue the team's reminders of its local `today`; returns how many were new."""
     enqueued = 0
     with transaction.atomic():
-        actions = open_actions_due_by(team, today + timedelta(days=DAYS_BEFORE))
-        owners = {a.owner_id for a in actions if a.owner_id}
-        members = team_member_ids(team)
-        muted = reminders_muted(owners)
-        for action in actions:
-            reminder = reminder_for(action, today)
-            if reminder is None:
-                continue
+        due = [
+            (action, reminder)
+            for action in open_actions_due_by(team, today + timedelta(days=DAYS_BEFORE))
+            if (reminder := reminder_for(action, today)) is not None
+        ]
+        for action, _ in due:
             if action.due_date is not None and action.due_date < today:
                 for hook in OVERDUE_HOOKS:
                     hook(action, today)
+        owners = {action.owner_id for action, _ in due if action.owner_id}
+        members = team_member_ids(team)
+        muted = reminders_muted(owners)
+        # The tick runs all day: skip what was promised at 09:00 without rendering it again.
+        promised = occasions_promised(
+            channel=Channel.EMAIL, occasions=[reminder.occasion for _, reminder in due]
+        )
+        for action, reminder in due:
             owner = action.owner
             if owner is None or not owner.email or owner.pk in muted or owner.pk not in members:
+                continue
+            if (owner.email, reminder.occasion) in promised:
                 continue
             notice = notice_enqueue(
                 team=team,

@@ -196,7 +196,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Notices (notices/): email, chat and Confluence messages through an outbox.
 # The modules that register a sender (@sender) or a calendar job (@scheduled) at import.
-NOTICE_SENDER_MODULES = ["notices.channels"]
+NOTICE_SENDER_MODULES = ["notices.channels", "retros.reminders", "insights.digest"]
 NOTICE_MAX_ATTEMPTS = envint("NOTICE_MAX_ATTEMPTS", 8)
 NOTICE_COUNTDOWN_MAX = 60.0  # a longer wait is the sweep's, not a broker countdown's
 NOTICE_BACKOFF_MAX = 3600.0  # backoff's ceiling (a longer Retry-After is still obeyed)

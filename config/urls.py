@@ -8,6 +8,7 @@ from retros import views_join as retros_join
 
 urlpatterns = [
     path("accounts/", include("signin.urls")),
+    path("settings/", include("notices.account_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("", include("teams.urls")),

@@ -62,3 +62,23 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient}: {self.subject}"
+
+
+class NoticePreferences(models.Model):
+    """What one person wants to hear (their "Your settings" page); no row means the defaults:
+    reminders on, no digest."""
+
+    user = models.OneToOneField(
+        "auth.User", on_delete=models.CASCADE, related_name="notice_preferences"
+    )
+    mute_reminders = models.BooleanField(
+        "Mute reminders about my preventative actions", default=False
+    )
+    # A weekly digest of every team the person belongs to, whichever teams they join later.
+    digest_all_teams = models.BooleanField("Weekly digest of all my teams", default=False)
+    # Or of these teams, each its own digest (only teams they belong to count when sending).
+    digest_teams = models.ManyToManyField("teams.Team", blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"notice preferences of {self.user}"

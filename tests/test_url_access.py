@@ -114,6 +114,7 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/members/invitations/<int:pk>/resend/": A,
     "t/<slug:team>/members/invitations/<int:pk>/revoke/": A,
     "tokens/": Access("user"),
+    "settings/notifications/": (Access("user"), Access("user", "POST", data={})),
     "tokens/new/": Access("user", "POST", data={"name": "ci"}),
     "tokens/<int:pk>/revoke/": Access("user", "POST"),
     "t/<slug:team>/": R,

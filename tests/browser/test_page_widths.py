@@ -28,6 +28,7 @@ PAGES = [
     "/dashboard/",
     "/escapes/",
     "/tokens/",
+    "/settings/notifications/",
     f"/t/{TEAM}/retros/999999/",  # the 404 page
 ]
 

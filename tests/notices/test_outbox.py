@@ -8,20 +8,16 @@ Email goes over real SMTP to an aiosmtpd server on loopback.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from datetime import timedelta
-from email import message_from_bytes, policy
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.db import transaction
 from django.utils import timezone
 
 from notices import delivery, senders
 from notices.models import Channel, Notice, NoticeState
 from notices.services import NotInTransaction, notice_enqueue, notice_resend
-from tests.browser.stack import free_port
 from tests.conftest import client_for
 
 PNG = base64.b64encode(
@@ -45,22 +41,6 @@ def enqueue(team, **overrides: Any) -> Any:  # a Notice, or None for a repeated 
     }
     with transaction.atomic():
         return notice_enqueue(**fields)
-
-
-@pytest.fixture
-def queued(monkeypatch) -> list[tuple[int, float | None]]:
-    """The deliveries queued (notice id, countdown) instead of a broker."""
-    calls: list[tuple[int, float | None]] = []
-
-    class Task:
-        def delay(self, pk: int) -> None:
-            calls.append((pk, None))
-
-        def apply_async(self, args: tuple[int], countdown: float) -> None:
-            calls.append((args[0], countdown))
-
-    monkeypatch.setattr(delivery, "registered_task", lambda name: Task())
-    return calls
 
 
 class StandInSender:
@@ -196,45 +176,6 @@ def test_a_worker_that_died_mid_send_leaves_it_interrupted_never_resent(
     notice.refresh_from_db()
     assert notice.state == NoticeState.INTERRUPTED and "may have gone out" in notice.last_error
     assert delivery.deliver(notice.pk) == "skipped" and slack.sent == []
-
-
-class SMTPServer:
-    """An SMTP server on loopback (aiosmtpd) that keeps what it accepts, or refuses with
-    `answer` (e.g. "550 5.1.1 no such user")."""
-
-    def __init__(self) -> None:
-        self.received: list[Any] = []
-        self.answer = ""
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.answer:
-            return self.answer
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.received.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[SMTPServer]:
-    handler = SMTPServer()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {
-                "host": "127.0.0.1",
-                "port": controller.port,
-                "use_tls": False,
-                "timeout": 5,
-            },
-        }
-    }
-    yield handler
-    controller.stop()
 
 
 def test_email_goes_over_real_smtp_with_its_chart_inline(team, smtp):

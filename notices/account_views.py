@@ -1,0 +1,80 @@
+"""The signed-in person's own notice settings ("Your settings"): no team scope, only their own
+preferences, and only teams they belong to can be chosen for a digest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from notices.preferences import preferences_of, preferences_save
+from teams.models import Team
+from teams.selectors import teams_for_user
+
+
+class NoticeSettingsForm(forms.Form):
+    mute_reminders = forms.BooleanField(
+        label="Mute reminders about my preventative actions",
+        required=False,
+        help_text="Reminders come two days before an action is due, on its due date and daily "
+        "while it is overdue, at 09:00 in its team's time zone.",
+    )
+    digest_all_teams = forms.BooleanField(
+        label="Weekly digest of all my teams",
+        required=False,
+        help_text="One email on Monday at 09:00 in the time zone of your first team "
+        "(alphabetically), covering every team you belong to.",
+    )
+    digest_teams = forms.ModelMultipleChoiceField(
+        label="Or a weekly digest of these teams",
+        queryset=Team.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="One email per team, on Monday at 09:00 in that team's time zone.",
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["digest_teams"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = teams_for_user(user)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("digest_all_teams") and data.get("digest_teams"):
+            raise forms.ValidationError(
+                "Choose either the digest of all your teams or digests of some teams, not both."
+            )
+        return data
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User), "behind login_required"
+    return request.user
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def notice_settings(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if request.method == "POST":
+        form = NoticeSettingsForm(request.POST, user=user)
+        if form.is_valid():
+            preferences_save(user=user, **form.cleaned_data)
+            messages.success(request, "Your notification settings are saved.")
+            return redirect("notice_settings")
+    else:
+        prefs = preferences_of(user)
+        initial = {
+            "mute_reminders": prefs.mute_reminders,
+            "digest_all_teams": prefs.digest_all_teams,
+            "digest_teams": list(prefs.digest_teams.all()) if prefs.pk else [],
+        }
+        form = NoticeSettingsForm(initial=initial, user=user)
+    return render(request, "notices/settings.html", {"form": form})

@@ -62,3 +62,7 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient}: {self.subject}"
+
+
+# The team's chat channels (notices/models_chat.py), registered with this app's models.
+from notices.models_chat import ChatConnection, ChatEvent, ChatKind  # noqa: E402, F401

@@ -316,6 +316,12 @@ def _post(url: str, vendor: str, **kwargs: Any) -> requests.Response:
 def _body_code(response: requests.Response) -> str:
     """Slack's and Teams' plain-text error code or message, short and without markup."""
     text = (response.text or "").strip()
+    try:
+        error = response.json().get("error")  # Power Automate: {"error": {"code", "message"}}
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, dict) and error.get("code"):
+        return str(error["code"])[:100]
     if not text or text.startswith("<"):
         return response.reason or ""
     return text[:200]

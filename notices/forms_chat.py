@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -62,7 +63,7 @@ class ChatConnectionForm(forms.Form):
             self.fields["secret"].help_text = "A secret is stored. Leave empty to keep it."
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         kind = data.get("kind")
         secret = data.get("secret", "")
         channel_id = (data.get("channel_id") or "").strip()
@@ -73,11 +74,12 @@ class ChatConnectionForm(forms.Form):
                 "Enter the bot token." if kind == ChatKind.SLACK_BOT else "Enter the webhook URL.",
             )
         elif secret:
-            check = {
+            checks: dict[str, Callable[[str], str | None]] = {
                 ChatKind.SLACK_WEBHOOK: slack_webhook_problem,
                 ChatKind.SLACK_BOT: slack_token_problem,
                 ChatKind.TEAMS_WEBHOOK: teams_webhook_problem,
-            }.get(kind or "")
+            }
+            check = checks.get(str(kind or ""))
             problem = check(secret) if check else None
             if problem:
                 self.add_error("secret", problem)

@@ -196,7 +196,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Notices (notices/): email, chat and Confluence messages through an outbox.
 # The modules that register a sender (@sender) or a calendar job (@scheduled) at import.
-NOTICE_SENDER_MODULES = ["notices.channels", "notices.chat"]
+NOTICE_SENDER_MODULES = ["notices.channels", "notices.chat", "retros.chat_overdue"]
 # Chat notices (notices/chat.py): Slack's Web API for bot tokens, and the timeouts of a post.
 SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api")
 CHAT_CONNECT_TIMEOUT = float(os.environ.get("CHAT_CONNECT_TIMEOUT", "5"))

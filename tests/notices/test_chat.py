@@ -524,3 +524,43 @@ def test_only_team_admins_see_the_page_and_only_their_teams_channels(
     test = reverse("chat_connection_test", kwargs={"team": team.slug, "pk": theirs.pk})
     assert client_for(owner).post(test).status_code == 404
     assert fake_slack.messages() == []
+
+
+# --- Overdue actions: one message per team and local day, at 09:00 in the team's zone.
+
+
+def test_overdue_actions_are_posted_once_a_day_at_nine_local(
+    team, facilitator, member, stages, escape, fake_teams
+):
+    from datetime import UTC, date, datetime
+
+    from retros.chat_overdue import overdue_actions_to_chat
+
+    team.timezone = "Europe/Berlin"
+    team.save()
+    connect(team, ChatKind.TEAMS_WEBHOOK, fake_teams.workflow(), events=["action_overdue"])
+    retro = ready_retro(team, facilitator, member, stages, [escape])
+    services.retro_close(retro=retro, by=facilitator)
+    action = retro.actions.get()
+    action.due_date = date(2026, 3, 27)
+    action.save()
+
+    # 07:59 UTC is 08:59 in Berlin (CET): not yet.
+    assert overdue_actions_to_chat(datetime(2026, 3, 28, 7, 59, tzinfo=UTC)) == 0
+    assert overdue_actions_to_chat(datetime(2026, 3, 28, 8, 0, tzinfo=UTC)) == 1
+    assert overdue_actions_to_chat(datetime(2026, 3, 28, 8, 5, tzinfo=UTC)) == 0  # once a day
+    # Sunday 29 March is the spring-forward day: 09:00 CEST is 07:00 UTC.
+    assert overdue_actions_to_chat(datetime(2026, 3, 29, 6, 59, tzinfo=UTC)) == 0
+    assert overdue_actions_to_chat(datetime(2026, 3, 29, 7, 0, tzinfo=UTC)) == 1
+    assert [n.occasion for n in Notice.objects.order_by("pk")] == [
+        f"actions-overdue:{team.pk}:2026-03-28",
+        f"actions-overdue:{team.pk}:2026-03-29",
+    ]
+    assert deliver_all() == ["sent", "sent"]
+    card = all_text(fake_teams.cards()[0])
+    assert "1 preventative action overdue" in card and "1 day overdue" in card
+    assert action.title in card
+
+    action.done_at = timezone.now()
+    action.save()
+    assert overdue_actions_to_chat(datetime(2026, 3, 30, 7, 0, tzinfo=UTC)) == 0  # done: quiet

@@ -142,6 +142,12 @@ def chat_notices_enqueue(
     return notices
 
 
+def chat_team_ids(event: str) -> set[int]:
+    """The teams with a chat channel that gets `event` (for scheduled notices)."""
+    # In Python: JSONField's `contains` is not available on SQLite, and the table is small.
+    return {c.team_id for c in ChatConnection.objects.all() if c.gets(event)}
+
+
 def test_payload(connection: ChatConnection) -> dict[str, Any]:
     return {
         "title": "Leakseal test message",

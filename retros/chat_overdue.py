@@ -18,11 +18,12 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from notices.chat import chat_notices_enqueue
-from notices.models_chat import ChatConnection, ChatEvent
+from notices.chat import chat_notices_enqueue, chat_team_ids
+from notices.models_chat import ChatEvent
 from notices.schedule import local_slot_passed, scheduled
 from retros.models import Phase, PreventativeAction
 from teams.models import Team
+from teams.selectors import teams_all
 
 SLOT = time(9, 0)
 MAX_LISTED = 25
@@ -64,8 +65,9 @@ def team_overdue_to_chat(team: Team, now: datetime) -> int:
     if len(overdue) > MAX_LISTED:
         lines.append(f"…and {len(overdue) - MAX_LISTED} more in Leakseal")
     dashboard = f"{settings.SITE_URL}{reverse('team_home', kwargs={'team': team.slug})}"
+    title = f"{len(overdue)} preventative action{'s' if len(overdue) != 1 else ''} overdue"
     payload = {
-        "title": f"{len(overdue)} preventative action{'s' if len(overdue) != 1 else ''} overdue",
+        "title": title,
         "lines": [f"Team {team.name}: these actions are past their due date and not done."],
         "sections": [{"heading": "Overdue", "items": lines}],
         "link": {"text": "Open Leakseal", "url": dashboard},
@@ -75,7 +77,7 @@ def team_overdue_to_chat(team: Team, now: datetime) -> int:
             team=team,
             occasion=f"actions-overdue:{team.pk}:{today.isoformat()}",
             kind=ChatEvent.ACTION_OVERDUE,
-            subject=payload["title"],
+            subject=title,
             payload=payload,
         )
     return len(notices)
@@ -83,6 +85,7 @@ def team_overdue_to_chat(team: Team, now: datetime) -> int:
 
 @scheduled
 def overdue_actions_to_chat(now: datetime) -> int:
-    # In Python: JSONField's `contains` is not available on SQLite, and the table is small.
-    team_ids = {c.team_id for c in ChatConnection.objects.all() if c.gets(ChatEvent.ACTION_OVERDUE)}
-    return sum(team_overdue_to_chat(team, now) for team in Team.objects.filter(pk__in=team_ids))
+    team_ids = chat_team_ids(ChatEvent.ACTION_OVERDUE)
+    if not team_ids:
+        return 0
+    return sum(team_overdue_to_chat(team, now) for team in teams_all().filter(pk__in=team_ids))

@@ -13,8 +13,8 @@ from config.crypto import decrypt, encrypt
 
 class ChatKind(models.TextChoices):
     SLACK_WEBHOOK = "slack_webhook", "Slack incoming webhook"
-    SLACK_BOT = "slack_bot", "Slack bot token (chat.postMessage)"
-    TEAMS_WEBHOOK = "teams_webhook", "Microsoft Teams workflow or incoming webhook"
+    SLACK_BOT = "slack_bot", "Slack bot (token and channel id)"
+    TEAMS_WEBHOOK = "teams_webhook", "Microsoft Teams workflow"
 
 
 class ChatEvent(models.TextChoices):

@@ -2,7 +2,7 @@
 
 Unlike the trackers (tests/fakes/server.py, OpenAPI-described JSON APIs), chat webhooks
 answer in plain text ("ok", "no_service") or with no body, and their contracts are JSON
-Schemas written from the vendors' documentation (tests/fakes/specs/*.schema.json). Every
+Schemas written from the vendors' documentation (tests/fakes/specs/chat/*.schema.json). Every
 request is checked; a violation is recorded and answered 400, and the tests' fixtures fail
 at teardown on any violation.
 """
@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.fakes.server import Request
 
-SPECS = Path(__file__).parent / "specs"
+SPECS = Path(__file__).parent / "specs" / "chat"
 
 
 def validator(schema_file: str, definition: str) -> Draft202012Validator:

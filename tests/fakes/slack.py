@@ -5,7 +5,7 @@ like a deleted webhook (404 "no_service"). chat.postMessage is /api/chat.postMes
 it wants `Authorization: Bearer <token>` with a JSON body, and answers 200 with
 {"ok": true, "channel", "ts"} or {"ok": false, "error": <code>}, as Slack does
 (api.slack.com/methods/chat.postMessage; api.slack.com/messaging/webhooks#errors).
-Every request is checked against tests/fakes/specs/slack_messages.schema.json.
+Every request is checked against tests/fakes/specs/chat/slack_messages.schema.json.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 over real HTTP.
 
 A workflow URL is /workflows/<id>/triggers/manual/paths/invoke on the fake; it takes the
-Adaptive Card message envelope (tests/fakes/specs/teams_message.schema.json), refuses a
+Adaptive Card message envelope (tests/fakes/specs/chat/teams_message.schema.json), refuses a
 message over 28 KB (Microsoft's limit for webhooks) with 413, and answers 202 Accepted with
 no body as a workflow trigger does. `remove(url)` makes it answer like a deleted workflow.
 """

@@ -1,7 +1,7 @@
 """Chat notices (notices/chat.py): a team admin connects Slack or Microsoft Teams channels,
 and a retro's start and close are posted there over real HTTP to fake Slack and Teams
 servers that check every request against the vendors' documented contracts
-(tests/fakes/specs/slack_messages.schema.json, teams_message.schema.json).
+(tests/fakes/specs/chat/slack_messages.schema.json, teams_message.schema.json).
 
 The URL or token of a channel is a secret: never in a page, a log line, a notice's payload
 or the audit trail.

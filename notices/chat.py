@@ -223,9 +223,10 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
         kept = blocks[: SLACK_MAX_BLOCKS - 1]
         more = len(blocks) - len(kept)
         blocks = [*kept, _section(f"…and {more} more parts: see Leakseal.")]
-    fallback = title
+    # The fallback is mrkdwn too (notifications, screen readers): its control characters escaped.
+    fallback = _slack_escape(title)
     if link:
-        fallback = f"{title}: {link['url']}"
+        fallback = f"{fallback}: {link['url']}"
     return {"text": _cut(fallback, SLACK_FALLBACK_TEXT), "blocks": blocks}
 
 

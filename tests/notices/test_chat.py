@@ -324,6 +324,13 @@ def test_block_kit_caps_blocks_and_section_text():
     assert message["blocks"][-1]["text"]["text"].startswith("…and")
 
 
+def test_slack_text_escapes_mrkdwn_control_characters():
+    message = slack_message({"title": "A <b> & C", "lines": ["x < y > z & <!channel>"]})
+    assert message["text"] == "A &lt;b&gt; &amp; C"
+    assert message["blocks"][1]["text"]["text"] == "x &lt; y &gt; z &amp; &lt;!channel&gt;"
+    assert message["blocks"][0]["text"]["text"] == "A <b> & C"  # plain_text: shown as written
+
+
 def test_a_channel_only_gets_the_events_it_chose(team, facilitator, escape, fake_slack):
     connect(team, ChatKind.SLACK_WEBHOOK, fake_slack.webhook(), events=["push_failed"])
     start_retro(team, facilitator, [escape])

@@ -30,6 +30,10 @@ class Action(models.TextChoices):
     TRACKER_CHANGED = "tracker_changed", "Tracker connection changed"
     TRACKER_DISCONNECTED = "tracker_disconnected", "Tracker disconnected"
     WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated", "Webhook secret rotated"
+    # The team's chat channels (notices/).
+    CHAT_CONNECTED = "chat_connected", "Chat channel connected"
+    CHAT_CHANGED = "chat_changed", "Chat channel changed"
+    CHAT_DISCONNECTED = "chat_disconnected", "Chat channel disconnected"
     # Escapes (escapes/).
     ESCAPE_TIMES_EDITED = "escape_times_edited", "Escape times edited"
     ESCAPE_DELETED = "escape_deleted", "Escape deleted"

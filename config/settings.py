@@ -196,7 +196,19 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Notices (notices/): email, chat and Confluence messages through an outbox.
 # The modules that register a sender (@sender) or a calendar job (@scheduled) at import.
-NOTICE_SENDER_MODULES = ["notices.channels", "retros.reminders", "insights.digest"]
+NOTICE_SENDER_MODULES = [
+    "notices.channels",
+    "notices.chat",
+    "retros.reminders",
+    "retros.chat_overdue",
+    "insights.digest",
+]
+# Chat notices (notices/chat.py): Slack's Web API for bot tokens, and the timeouts of a post.
+SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api")
+CHAT_CONNECT_TIMEOUT = float(os.environ.get("CHAT_CONNECT_TIMEOUT", "5"))
+CHAT_READ_TIMEOUT = float(os.environ.get("CHAT_READ_TIMEOUT", "15"))
+# Origins accepted as chat webhook URLs besides Slack's and Microsoft's (the tests' fakes).
+CHAT_EXTRA_ORIGINS: list[str] = []
 NOTICE_MAX_ATTEMPTS = envint("NOTICE_MAX_ATTEMPTS", 8)
 NOTICE_COUNTDOWN_MAX = 60.0  # a longer wait is the sweep's, not a broker countdown's
 NOTICE_BACKOFF_MAX = 3600.0  # backoff's ceiling (a longer Retry-After is still obeyed)
@@ -393,4 +405,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # urllib3's debug lines quote request paths, and a chat webhook's path is its secret.
+    "loggers": {"urllib3": {"level": "WARNING"}},
 }

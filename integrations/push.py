@@ -39,6 +39,8 @@ from integrations.clients import client_for
 from integrations.http import TrackerError
 from integrations.models import OutboxState, TicketPush, TrackerConnection
 from integrations.trackers import Placement, Ticket, TicketDraft, TrackerClient
+from notices.chat import chat_notices_enqueue
+from notices.models_chat import ChatEvent
 from retros.models import Phase, PreventativeAction, PushState, Retrospective, Why
 from retros.selectors import action_by_pk, actions_of_retro, retro_of_action, whys_of_action
 from retros.services import action_tracker_update
@@ -400,6 +402,33 @@ def _mark_failed(
         **counted,
     )
     action_tracker_update(action_id=action_id, push_state=PushState.FAILED, last_error=message)
+    _push_failed_chat(push_id, action_id, message)
+
+
+def _push_failed_chat(push_id: int, action_id: int, message: str) -> None:
+    """Tell the team's chat channels, in the failing transaction: once per failure of a push
+    (a Retry that fails again is a new occasion: its attempt count or time differ)."""
+    action = action_by_pk(action_id).select_related("retro__team").first()
+    push = TicketPush.objects.filter(pk=push_id).first()
+    if action is None or push is None:
+        return
+    retro = action.retro
+    chat_notices_enqueue(
+        team=retro.team,
+        occasion=f"push-failed:{action.pk}:{push.attempts}:{push.updated_at:%Y%m%dT%H%M%S.%f}",
+        kind=ChatEvent.PUSH_FAILED,
+        subject=f"Ticket push failed: {action.title}"[:300],
+        payload={
+            "title": f"A ticket could not be made: {action.title}",
+            "lines": [
+                f"The preventative action “{action.title}” of the retro “{retro.title}” "
+                f"has no ticket: the tracker refused it for good.",
+                f"Why: {message}",
+                "Fix the tracker connection, then press Retry push on the retro.",
+            ],
+            "link": {"text": "Open the retro", "url": _retro_url(retro)},
+        },
+    )
 
 
 def _after_transient(push: TicketPush, message: str, retry_after: float | None) -> str:

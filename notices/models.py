@@ -82,3 +82,7 @@ class NoticePreferences(models.Model):
 
     def __str__(self) -> str:
         return f"notice preferences of {self.user}"
+
+
+# The team's chat channels (notices/models_chat.py), registered with this app's models.
+from notices.models_chat import ChatConnection, ChatEvent, ChatKind  # noqa: E402, F401

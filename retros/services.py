@@ -24,6 +24,7 @@ from escapes import services as escape_services
 from escapes.models import Category, Escape, PipelineStage, Release
 from escapes.selectors import escapes_of_team
 from retros import events
+from retros.chat_notices import retro_closed_chat, retro_started_chat
 from retros.closing import CloseGap, close_gaps
 from retros.models import (
     PHASE_ORDER,
@@ -142,6 +143,7 @@ def _clean_text(
 
 
 @transaction.atomic
+@transaction.atomic
 def retro_create(
     *,
     team: Team,
@@ -181,6 +183,7 @@ def retro_create(
         RetroEscape(retro=retro, escape=escape, position=i)
         for i, escape in enumerate(picked.values())
     )
+    retro_started_chat(retro)  # the team's chat channels hear of it when this commits
     return retro
 
 
@@ -348,6 +351,7 @@ def retro_close(*, retro: Retrospective, by: User) -> Retrospective:
     # Each action becomes a ticket: integrations writes its outbox rows in this transaction
     # and queues their pushes on commit.
     retro_closed_send(retro=retro)
+    retro_closed_chat(retro)
     log.info("retro %s closed by user %s", retro.pk, by.pk)
     return retro
 

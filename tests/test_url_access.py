@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from escapes.models import Escape, PipelineStage, Release
 from integrations.models import TrackerConnection, TrackerKind
-from notices.models import Notice
+from notices.models import ChatConnection, Notice
 from retros.models import EscapeFact, PreventativeAction, RetroEscape, Retrospective, Why
 from retros.views_join import retro_join_key
 from teams.invitations import invitation_create
@@ -139,6 +139,10 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/audit.csv": Access("admin"),
     "t/<slug:team>/notices/": Access("admin", "GET"),
     "t/<slug:team>/notices/<int:pk>/resend/": A,
+    "t/<slug:team>/chat/": (Access("admin"), A),
+    "t/<slug:team>/chat/<int:pk>/": (Access("admin"), A),
+    "t/<slug:team>/chat/<int:pk>/test/": A,
+    "t/<slug:team>/chat/<int:pk>/delete/": A,
     "t/<slug:team>/retros/": R,
     "t/<slug:team>/retros/new/": F,
     "t/<slug:team>/retros/guide/": Access("facilitate"),
@@ -283,6 +287,10 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
         subject="Walked",
         state="failed",
     )
+    # Its URL is a closed local port: the admin's test message fails at once, nothing leaves.
+    chat = ChatConnection(team=team, kind="slack_webhook", name="#walk", events=["retro_started"])
+    chat.secret = "http://127.0.0.1:9/services/T1/B2/walk"
+    chat.save()
     invitation, invitation_key = invitation_create(
         team=team, email="invited@example.com", role="member", by=owner
     )
@@ -298,6 +306,7 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
             "members/<int:pk>": Membership.objects.get(team=team, user=member).pk,
             "invitations/<int:pk>": invitation.pk,
             "notices/<int:pk>": notice.pk,
+            "chat/<int:pk>": chat.pk,
         },
         "invitation_key": invitation_key,
         "join_key": retro_join_key(retro),

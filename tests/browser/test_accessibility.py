@@ -248,6 +248,7 @@ def test_the_register_dashboards_forms_and_settings(people: People):
         "the pipeline stages and retro rules": team_path("stages/"),
         "the guiding questions (each category's form)": team_path("retros/guide/"),
         "the tracker connection": team_path("integrations/connection/"),
+        "the chat channels": team_path("chat/"),
         "the API tokens": "/tokens/",
         "your notification settings": "/settings/notifications/",
         "the 404 page": team_path("retros/999999/"),

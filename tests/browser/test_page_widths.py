@@ -25,6 +25,7 @@ PAGES = [
     f"/t/{TEAM}/retros/new/",
     f"/t/{TEAM}/dashboard/",
     f"/t/{TEAM}/integrations/connection/",
+    f"/t/{TEAM}/chat/",
     "/dashboard/",
     "/escapes/",
     "/tokens/",

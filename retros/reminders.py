@@ -12,7 +12,6 @@ every few minutes sends each one once (notices/schedule.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -32,19 +31,6 @@ from teams.selectors import team_member_ids, teams_all
 
 REMINDER_AT = time(9, 0)
 DAYS_BEFORE = 2
-
-# Called, inside the reminders' transaction, with each overdue action and the team's local
-# date, once per tick that passes the team's 09:00 (so several times a day: a hook enqueues a
-# notice whose occasion names the date, as the email reminders do). The chat channel registers
-# one to post "action overdue" where the team has a chat connection; muting is personal email,
-# so hooks get every overdue action.
-OverdueHook = Callable[[PreventativeAction, date], None]
-OVERDUE_HOOKS: list[OverdueHook] = []
-
-
-def on_overdue(hook: OverdueHook) -> OverdueHook:
-    OVERDUE_HOOKS.append(hook)
-    return hook
 
 
 @dataclass(frozen=True)
@@ -116,10 +102,6 @@ def team_reminders(team: Team, today: date) -> int:
             for action in open_actions_due_by(team, today + timedelta(days=DAYS_BEFORE))
             if (reminder := reminder_for(action, today)) is not None
         ]
-        for action, _ in due:
-            if action.due_date is not None and action.due_date < today:
-                for hook in OVERDUE_HOOKS:
-                    hook(action, today)
         owners = {action.owner_id for action, _ in due if action.owner_id}
         members = team_member_ids(team)
         muted = reminders_muted(owners)

@@ -15,7 +15,6 @@ from notices import delivery
 from notices.models import Notice, NoticeState
 from notices.preferences import preferences_save
 from notices.schedule import run_all
-from retros import reminders
 from retros.models import PreventativeAction, Retrospective
 from teams.models import Role
 from teams.services import membership_set
@@ -104,15 +103,6 @@ def test_a_muted_owner_a_former_member_and_no_address_get_nothing(act, ada, team
     act(DAY, owner=gone)
     assert run_all(AT_NINE) == 1
     assert Notice.objects.get().recipient == "ada@example.test"
-
-
-def test_the_overdue_hook_hears_each_overdue_action(act, monkeypatch):
-    late = act(DAY - timedelta(days=1))
-    act(DAY)
-    heard: list[tuple[int, date]] = []
-    monkeypatch.setattr(reminders, "OVERDUE_HOOKS", [lambda a, d: heard.append((a.pk, d))])
-    run_all(AT_NINE)
-    assert heard == [(late.pk, DAY)]
 
 
 def test_a_reminder_goes_out_over_real_smtp(act, smtp):

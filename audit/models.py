@@ -34,12 +34,26 @@ class Action(models.TextChoices):
     CHAT_CONNECTED = "chat_connected", "Chat channel connected"
     CHAT_CHANGED = "chat_changed", "Chat channel changed"
     CHAT_DISCONNECTED = "chat_disconnected", "Chat channel disconnected"
+    # The Confluence connection and the retro summaries published there (integrations/).
+    CONFLUENCE_CONNECTED = "confluence_connected", "Confluence connected"
+    CONFLUENCE_CHANGED = "confluence_changed", "Confluence connection changed"
+    CONFLUENCE_DISCONNECTED = "confluence_disconnected", "Confluence disconnected"
+    SUMMARY_REPUBLISHED = "summary_republished", "Retro summary published again"
     # Escapes (escapes/).
     ESCAPE_TIMES_EDITED = "escape_times_edited", "Escape times edited"
     ESCAPE_DELETED = "escape_deleted", "Escape deleted"
+    RELEASE_MOVED = "release_moved", "Release time corrected"
+    # Tests attached to an escape in the retro (evidence/escape_tests.py).
+    ESCAPE_TEST_ATTACHED = "escape_test_attached", "Test attached to an escape"
+    ESCAPE_TEST_DETACHED = "escape_test_detached", "Test detached from an escape"
     # Retrospectives (retros/).
     RETRO_CLOSED = "retro_closed", "Retro closed"
     RETRO_REOPENED = "retro_reopened", "Retro reopened (back one phase)"
+    ACTION_MARKED_DONE = "action_marked_done", "Action marked done"
+    ACTION_REOPENED = "action_reopened", "Action reopened (not done)"
+    # CI test evidence (evidence/): the team's quarantine list.
+    TEST_QUARANTINED = "test_quarantined", "Test quarantined"
+    TEST_UNQUARANTINED = "test_unquarantined", "Test taken out of quarantine"
 
 
 class AuditEntry(models.Model):

@@ -220,7 +220,7 @@ user, _ = User.objects.get_or_create(username={MANAGER!r})
 # hand, as a browser behind TLS would (DEBUG off marks it Secure; this is plain loopback).
 session = import_module(settings.SESSION_ENGINE).SessionStore()
 session[SESSION_KEY] = str(user.pk)
-session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
 session[HASH_SESSION_KEY] = user.get_session_auth_hash()
 session.save()
 for team in Team.objects.all():

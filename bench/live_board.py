@@ -19,6 +19,14 @@ applies a card pushed with a version one past what it shows, and otherwise re-fe
 changed cards when every version since named its escape, else the whole board); that adds
 post-to-everyone-rendered ("every board shows the change").
 
+With --streams N (waves mode) the question is opening many boards at once, a company-wide
+retro: N participants open the stream in waves of --wave every --every seconds (as a meeting
+link is clicked), signed in by a session made directly in the database (the sign-in form is not
+what is measured). Reported: HTTP errors on opening (a 503 is retried after a second, as
+board.js reconnects), the opening rate (streams whose first version arrived per second, against
+the rate offered), how long an opening took, the peak of PostgreSQL connections to the bench's
+database while they opened, then publish-to-each latency of whys posted with all N open.
+
 Reported: post-to-everyone-received latency (p50/p95/p99 over posts; a post is received by
 everyone when the slowest of the listening streams has it), the same per delivery, lost
 deliveries (a stream that never saw a version >= v), doubled deliveries (one version twice on
@@ -54,18 +62,22 @@ from tests.browser.stack import TEAM, Stack  # noqa: E402
 
 PASSWORD = "bench-participant-pw"  # loopback-only throwaway accounts of a throwaway database
 VERSION_IN_HTML = re.compile(r'data-version="(\d+)"')  # #board's, or the phase bar's
+REFUSED = re.compile(r'class="errors card-errors" role="alert"><ul><li>')
 BOARD_VERSION = re.compile(r'id="board"[^>]*data-version="(\d+)"')
 
 
 # --- Setting up.
 
 
-def add_participants(stack: Stack, count: int) -> dict[str, Any]:
-    """`count` members of the demo team; the demo retro's id and escape ids."""
+def add_participants(stack: Stack, count: int, sessions: int = 0) -> dict[str, Any]:
+    """`count` members of the demo team; the demo retro's id and escape ids; with `sessions`,
+    a signed-in session for the first that many."""
     script = f"""
 import json
 import django
 django.setup()
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
 from retros.models import RetroEscape, Retrospective
@@ -79,9 +91,19 @@ users = User.objects.bulk_create(
 )
 for user in users:
     membership_set(team=team, user=user, role=Role.MEMBER)
-retro = Retrospective.objects.filter(team=team).order_by("pk").first()
+# The demo's open retro (it has a closed one too, read-only: a why posted there is refused).
+retro = Retrospective.objects.filter(team=team).exclude(phase="closed").order_by("pk").first()
 escapes = list(RetroEscape.objects.filter(retro=retro).values_list("escape_id", flat=True))
-print(json.dumps({{"retro": retro.pk, "escapes": escapes, "phase": retro.phase}}))
+sessions = []
+for user in users[:{sessions}]:
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    sessions.append(store.session_key)
+print(json.dumps({{"retro": retro.pk, "escapes": escapes, "phase": retro.phase,
+                  "sessions": sessions}}))
 """
     return dict(json.loads(stack.python(script).strip().splitlines()[-1]))
 
@@ -123,8 +145,14 @@ class Listener:
     fetching: bool = False
     fetcher: asyncio.Task[None] | None = None
     closing: bool = False  # the run is over: what the stream does now is not measured
+    # Waves mode: when the stream was asked for, and when its first version arrived.
+    requested: float = 0.0
+    opened: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # its session cookie (waves mode)
 
     def saw(self, version: int, at: float) -> None:
+        if self.opened is None:
+            self.opened = at
         self.events += 1
         self.announced = max(self.announced, version)
         if version in self.first_seen:
@@ -187,7 +215,8 @@ async def listen(
     """Hold the stream open, recording every version ping; reconnect if it drops."""
     while True:
         try:
-            async with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as r:
+            headers = {"Accept": "text/event-stream", **listener.headers}
+            async with client.stream("GET", url, headers=headers) as r:
                 if r.status_code != 200:
                     listener.errors.append(f"HTTP {r.status_code}")
                     await asyncio.sleep(1)
@@ -263,24 +292,31 @@ class Post:
     version: int | None = None
     status: int = 0
     took: float = 0.0
+    error: str = ""
 
 
 async def post_why(
     client: httpx.AsyncClient, retro_id: int, escape_id: int, text: str, post: Post
 ) -> None:
-    response = await client.post(
-        f"/t/{TEAM}/retros/{retro_id}/escapes/{escape_id}/whys/",
-        data={"text": text},
-        headers={
-            "X-CSRFToken": client.cookies["csrftoken"],
-            "HX-Request": "true",
-            "Referer": f"{client.base_url}/t/{TEAM}/retros/{retro_id}/",
-        },
-    )
+    try:
+        response = await client.post(
+            f"/t/{TEAM}/retros/{retro_id}/escapes/{escape_id}/whys/",
+            data={"text": text},
+            headers={
+                "X-CSRFToken": client.cookies["csrftoken"],
+                "HX-Request": "true",
+                "Referer": f"{client.base_url}/t/{TEAM}/retros/{retro_id}/",
+            },
+        )
+    except httpx.TransportError as exc:  # counted as a failed post (status 0), not a crash
+        post.took = time.monotonic() - post.started
+        post.error = type(exc).__name__
+        return
     post.took = time.monotonic() - post.started
     post.status = response.status_code
     found = [int(v) for v in VERSION_IN_HTML.findall(response.text)]
-    post.version = max(found) if found else None
+    refused = REFUSED.search(response.text)  # a 200 card with the reason: not a post
+    post.version = max(found) if found and not refused else None
 
 
 async def run_posts(
@@ -389,6 +425,36 @@ class Settings:
     refetch: bool = False
 
 
+async def post_and_measure(
+    report: dict[str, Any],
+    cfg: Settings | Waves,
+    rss: RssSampler,
+    retro: dict[str, Any],
+    posters: list[httpx.AsyncClient],
+    listeners: list[Listener],
+    streams: list[asyncio.Task[Any]],
+) -> None:
+    """Post the whys while every stream listens, then close the streams and add what was
+    measured to `report`: memory, load, the client's own CPU, and who saw which change when."""
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(rss.sample(stop))
+    posts = await run_posts(posters, retro, cfg.posts, cfg.seconds)
+    await asyncio.sleep(cfg.drain)
+    stop.set()
+    await sampler
+    for listener in listeners:
+        listener.closing = True
+    for task in streams:
+        task.cancel()
+    await asyncio.gather(*streams, return_exceptions=True)
+    report["rss_after"] = rss.now()
+    report["rss_peak"] = rss.peak
+    report["load_average_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    cpu = psutil.Process().cpu_times()
+    report["bench_client_cpu_seconds"] = round(cpu.user + cpu.system, 1)
+    report.update(analyse(posts, listeners))
+
+
 async def drive(stack: Stack, retro: dict[str, Any], cfg: Settings) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
     timeout = httpx.Timeout(30.0, read=None)
@@ -429,27 +495,176 @@ async def drive(stack: Stack, retro: dict[str, Any], cfg: Settings) -> dict[str,
                 await asyncio.sleep(0.1)
         report["rss_streams_open"] = rss.now()
 
-        stop = asyncio.Event()
-        sampler = asyncio.create_task(rss.sample(stop))
         posters = clients[cfg.listeners :]
-        posts = await run_posts(posters, retro, cfg.posts, cfg.seconds)
-        await asyncio.sleep(cfg.drain)
-        stop.set()
-        await sampler
-        for listener in listeners:
-            listener.closing = True
-        for task in streams:
-            task.cancel()
-        await asyncio.gather(*streams, return_exceptions=True)
-        report["rss_after"] = rss.now()
-        report["rss_peak"] = rss.peak
-        report["load_average_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        cpu = psutil.Process().cpu_times()
-        report["bench_client_cpu_seconds"] = round(cpu.user + cpu.system, 1)
-        report.update(analyse(posts, listeners))
+        await post_and_measure(report, cfg, rss, retro, posters, listeners, streams)
     finally:
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
     return report
+
+
+@dataclass
+class Waves:
+    streams: int
+    wave: int
+    every: float
+    posters: int
+    posts: int
+    seconds: float
+    drain: float
+
+
+def connections_to(database_url: str) -> int:
+    """PostgreSQL's connections to the bench's database now (pg_stat_activity)."""
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def drive_waves(stack: Stack, retro: dict[str, Any], cfg: Waves) -> dict[str, Any]:
+    """Open cfg.streams streams in waves, then post whys with all of them open."""
+    timeout = httpx.Timeout(60.0, read=None)
+    # One client for every stream, each request with its own session cookie: a connection
+    # per stream, as N browsers would have.
+    streams_client = httpx.AsyncClient(
+        base_url=stack.url,
+        limits=httpx.Limits(max_connections=cfg.streams + 10, max_keepalive_connections=0),
+        timeout=timeout,
+    )
+    posters = [httpx.AsyncClient(base_url=stack.url, timeout=timeout) for _ in range(cfg.posters)]
+    rss = RssSampler(stack)
+    report: dict[str, Any] = {"rss_before": rss.now()}
+    peak_connections = 0
+    sampling = True
+
+    async def sample_connections() -> None:
+        nonlocal peak_connections
+        while sampling and stack.database_url:
+            count = await asyncio.to_thread(connections_to, stack.database_url)
+            peak_connections = max(peak_connections, count)
+            await asyncio.sleep(0.1)
+
+    try:
+        for i, client in enumerate(posters):
+            await sign_in(client, f"bench{cfg.streams + i:03d}")
+        stream_url = f"/t/{TEAM}/retros/{retro['retro']}/stream/"
+        listeners = [
+            Listener(name=f"bench{i:03d}", headers={"Cookie": f"sessionid={session}"})
+            for i, session in enumerate(retro["sessions"])
+        ]
+        report["connections_before"] = (
+            connections_to(stack.database_url) if stack.database_url else None
+        )
+        sampler = asyncio.create_task(sample_connections())
+        started = time.monotonic()
+        tasks = []
+        for first in range(0, cfg.streams, cfg.wave):
+            await asyncio.sleep(
+                max(0.0, started + first // cfg.wave * cfg.every - time.monotonic())
+            )
+            for listener in listeners[first : first + cfg.wave]:
+                listener.requested = time.monotonic()
+                tasks.append(
+                    asyncio.create_task(
+                        listen(streams_client, stream_url, listener, asyncio.Event())
+                    )
+                )
+        offered_until = time.monotonic()
+        deadline = started + 300
+        while time.monotonic() < deadline and any(ls.opened is None for ls in listeners):
+            await asyncio.sleep(0.1)
+        opened = [ls.opened for ls in listeners if ls.opened is not None]
+        all_open = max(opened) if opened else time.monotonic()
+        report["opened"] = len(opened)
+        report["opening_seconds"] = round(all_open - started, 1)
+        report["offered_per_second"] = round(cfg.wave / cfg.every, 1)
+        report["offered_seconds"] = round(offered_until - started, 1)
+        report["opening_rate"] = round(len(opened) / max(0.001, all_open - started), 1)
+        report["open_ms"] = summary([ls.opened - ls.requested for ls in listeners if ls.opened])
+        report["opening_errors"] = sum(len(ls.errors) for ls in listeners)
+        report["opening_error_kinds"] = sorted({e for ls in listeners for e in ls.errors})
+        await asyncio.sleep(2.0)  # every stream past its first events
+        sampling = False
+        await sampler
+        report["peak_connections_while_opening"] = peak_connections
+        report["connections_all_open"] = (
+            connections_to(stack.database_url) if stack.database_url else None
+        )
+        report["rss_streams_open"] = rss.now()
+
+        await post_and_measure(report, cfg, rss, retro, posters, listeners, tasks)
+    finally:
+        sampling = False
+        clients = [streams_client, *posters]
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+    return report
+
+
+def print_waves_report(facts: dict[str, str], cfg: Waves, report: dict[str, Any]) -> None:
+    print("\n## Machine")
+    for key, value in facts.items():
+        print(f"- {key}: {value}")
+    print(
+        f"\n## Load\n- {cfg.streams} streams opened in waves of {cfg.wave} every {cfg.every} s "
+        f"(offered {report['offered_per_second']}/s over {report['offered_seconds']} s); then "
+        f"{cfg.posts} whys over {cfg.seconds:.0f} s from {cfg.posters} posters"
+    )
+    print("\n## Opening")
+    print(
+        f"- opened {report['opened']}/{cfg.streams} in {report['opening_seconds']} s: "
+        f"{report['opening_rate']} streams/s"
+    )
+    print(
+        f"- errors on opening: {report['opening_errors']} {report['opening_error_kinds']} "
+        "(each retried after 1 s, as board.js does)"
+    )
+    print(f"- request to first version, per stream (ms): {report['open_ms']}")
+    print(
+        f"- PostgreSQL connections to the bench database: {report['connections_before']} "
+        f"before, peak {report['peak_connections_while_opening']} while opening, "
+        f"{report['connections_all_open']} with all {report['opened']} open"
+    )
+    print("\n## Publish to each (ms, from the post's start to each stream's receipt)")
+    print(f"- delivery_ms: {report['delivery_ms']}")
+    print(f"- everyone_ms: {report['everyone_ms']}")
+    print(f"- post_response_ms: {report['post_response_ms']}")
+    print(
+        f"- posts ok: {report['posts_ok']}/{report['posts']} (statuses "
+        f"{report['post_statuses']} {report['post_errors']}); deliveries expected "
+        f"{report['deliveries_expected']}, "
+        f"lost {report['lost']}, doubled {report['doubled']}, stream reconnects "
+        f"{report['stream_reconnects']} {report['stream_errors']}"
+    )
+    print(
+        f"- load average at the end: {report['load_average_at_end']}; this client used "
+        f"{report['bench_client_cpu_seconds']} s of CPU"
+    )
+    print(
+        f"- uvicorn RSS: before {mib(report['rss_before'])}, streams open "
+        f"{mib(report['rss_streams_open'])}, peak {mib(report['rss_peak'])}, "
+        f"after {mib(report['rss_after'])}"
+    )
+
+
+def raise_open_files_limit(streams: int) -> str:
+    """Each stream is a socket in this client and one in the server: lift the soft limit of
+    open files to the hard one (inherited by the server), and say what it is."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and soft < streams * 2 + 200:
+        raise SystemExit(
+            f"{streams} streams need about {streams * 2 + 200} open files; the limit is "
+            f"{soft} (ulimit -n): raise the hard limit"
+        )
+    return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
 
 
 def latencies(
@@ -514,6 +729,7 @@ def analyse(posts: list[Post], listeners: list[Listener]) -> dict[str, Any]:
         "posts": len(posts),
         "posts_ok": sum(1 for p in posts if p.status == 200 and p.version is not None),
         "post_statuses": sorted({p.status for p in posts}),
+        "post_errors": sorted({p.error for p in posts if p.error}),
         "post_response_ms": summary(took),
         "everyone_ms": summary(per_post),
         "delivery_ms": summary(per_delivery),
@@ -604,6 +820,14 @@ def main() -> int:
         help="listeners also show each newer version, as boards do: apply a pushed card, "
         "else re-fetch",
     )
+    parser.add_argument(
+        "--streams",
+        type=int,
+        default=0,
+        help="waves mode: open this many streams in waves (--wave, --every), then post",
+    )
+    parser.add_argument("--wave", type=int, default=50, help="waves mode: streams per wave")
+    parser.add_argument("--every", type=float, default=0.5, help="waves mode: seconds apart")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--logs", type=Path, help="keep the server's logs in this folder")
     parser.add_argument(
@@ -612,6 +836,8 @@ def main() -> int:
         help="DJANGO_SETTINGS_MODULE of the server, for experiments",
     )
     args = parser.parse_args()
+    if args.streams:
+        return main_waves(args, parser)
     cfg = Settings(args.listeners, args.posters, args.posts, args.seconds, args.drain, args.refetch)
     if not 1 <= cfg.listeners <= 200 or not 1 <= cfg.posts <= 5000 or cfg.seconds > 600:
         parser.error("bounded runs only: 1-200 listeners, 1-5000 posts, at most 600 s")
@@ -643,6 +869,57 @@ def main() -> int:
         args.json.write_text(json.dumps({"machine": facts, "load": vars(cfg), **report}, indent=2))
     lost_or_doubled = report["lost"] or report["doubled"]
     return 1 if lost_or_doubled or report["posts_ok"] < report["posts"] else 0
+
+
+def main_waves(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    cfg = Waves(
+        args.streams, args.wave, args.every, args.posters, args.posts, args.seconds, args.drain
+    )
+    if not 1 <= cfg.streams <= 2000 or not 1 <= cfg.wave <= cfg.streams or cfg.every <= 0:
+        parser.error("bounded runs only: 1-2000 streams, 1 <= --wave <= --streams, --every > 0")
+    if not 1 <= cfg.posts <= 5000 or cfg.seconds > 600:
+        parser.error("bounded runs only: 1-5000 posts, at most 600 s")
+    files = raise_open_files_limit(cfg.streams)
+    with tempfile.TemporaryDirectory(prefix="leakseal-bench-") as tmp:
+        stack = Stack.from_environment(Path(tmp), suffix="_bench")
+        stack.web_workers = args.web_workers or (2 if stack.redis_url else 1)
+        stack.settings_module = args.settings
+        print(f"Preparing {stack.kind} ({stack.web_workers} web process(es)) …", flush=True)
+        stack.prepare(extra_members=())
+        retro = add_participants(stack, cfg.streams + cfg.posters, sessions=cfg.streams)
+        try:
+            stack.start()
+            facts = machine(stack)
+            facts["open files limit (ulimit -n)"] = files
+            facts["pool"] = (
+                "DB_POOL_MAX_SIZE="
+                + os.environ.get("DB_POOL_MAX_SIZE", "10 (default)")
+                + " per process"
+                if stack.database_url and os.environ.get("DB_POOL", "1") != "0"
+                else "none"
+            )
+            print(f"Running against {stack.url}: retro {retro['retro']} …", flush=True)
+            report = asyncio.run(drive_waves(stack, retro, cfg))
+            report["server_log_errors"] = sum(
+                log.read_text(errors="replace").count("Traceback")
+                for log in Path(tmp).glob("*.log")
+            )
+        except BaseException:
+            print(stack.log_tail(), file=sys.stderr)
+            raise
+        finally:
+            stack.stop()
+            stack.drop()
+            if args.logs:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for log in Path(tmp).glob("*.log"):
+                    shutil.copy(log, args.logs / log.name)
+    print_waves_report(facts, cfg, report)
+    print(f"- tracebacks in the server's logs: {report['server_log_errors']}")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": facts, "load": vars(cfg), **report}, indent=2))
+    failed = report["opening_errors"] or report["opened"] < cfg.streams or report["lost"]
+    return 1 if failed or report["doubled"] or report["posts_ok"] < report["posts"] else 0
 
 
 if __name__ == "__main__":

@@ -1,13 +1,20 @@
 """The REST API, /api/v1/: personal API tokens only, JSON errors in ninja's shape everywhere."""
 
+import logging
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
+from ninja.openapi.schema import OpenAPISchema
 
+from config.api_schemas import ErrorOut, ValidationErrorOut, ValidationItem
+from config.errors import SERVER_ERROR
 from escapes.api import router as escapes_router
+from evidence.api import router as evidence_router
 from insights.api import router as dashboard_router
 from insights.metrics_api import router as metrics_router
 from retros.api import router as retros_router
@@ -15,7 +22,61 @@ from teams.api import error_items
 from teams.api import router as teams_router
 from teams.auth import ApiTokenAuth
 
-api = NinjaAPI(
+logger = logging.getLogger(__name__)
+
+
+ERROR_SCHEMAS = (ErrorOut, ValidationErrorOut, ValidationItem)
+ERROR_TEXTS = {
+    401: "No valid API token: send `Authorization: Bearer lks_…`",
+    403: "Your role in the team does not allow this (a viewer reads only)",
+    404: "No such team among yours, or no such object in it",
+    413: "The request body is over the upload limit",
+    422: "Invalid input: each problem with its `loc` and `msg`",
+    500: "Something went wrong on our side (logged)",
+}
+
+
+def _errors_for(method: str, path: str, operation: dict[str, Any]) -> list[int]:
+    """The refusals an operation can answer, besides those its decorator declares (409)."""
+    codes = [401, 500]
+    if "{" in path:
+        codes.append(404)
+    if method != "get":
+        codes += [403, 413]
+    if operation.get("parameters") or operation.get("requestBody"):
+        codes.append(422)
+    return codes
+
+
+class LeaksealAPI(NinjaAPI):
+    """NinjaAPI whose document lists every refusal an operation can answer, with its shape."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in ERROR_SCHEMAS:
+            found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            found.pop("$defs", None)
+            components[model.__name__] = found
+        for path, item in schema["paths"].items():
+            for method, operation in item.items():
+                responses = operation.setdefault("responses", {})
+                for code in _errors_for(method, path, operation):
+                    name = "ValidationErrorOut" if code == 422 else "ErrorOut"
+                    ref = {"$ref": f"#/components/schemas/{name}"}
+                    responses.setdefault(
+                        code,
+                        {
+                            "description": ERROR_TEXTS[code],
+                            "content": {"application/json": {"schema": ref}},
+                        },
+                    )
+        return schema
+
+
+api = LeaksealAPI(
     title="Leakseal API",
     version="1",
     description=(
@@ -32,6 +93,7 @@ api.add_router("/teams", teams_router)
 api.add_router("/teams", escapes_router)
 api.add_router("/teams", retros_router)
 api.add_router("/teams", metrics_router)
+api.add_router("/teams", evidence_router)
 api.add_router("/", dashboard_router)
 
 
@@ -66,6 +128,13 @@ def forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
 def invalid(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
     """A service's ValidationError that an endpoint did not place itself."""
     return api.create_response(request, {"detail": error_items(exc)}, status=422)
+
+
+@api.exception_handler(Exception)
+def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """JSON, in both DEBUG modes (ninja would answer a traceback as text under DEBUG)."""
+    logger.error("API error on %s %s", request.method, request.path, exc_info=exc)
+    return api.create_response(request, {"detail": SERVER_ERROR}, status=500)
 
 
 @api.exception_handler(RequestDataTooBig)

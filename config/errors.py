@@ -13,15 +13,25 @@ names a team the user is a member of, else their teams, and sign-in when they ar
   static/js/refusals.js shows the message in the page's alert region instead.
 - 500 renders without a request or context (the database may be what failed), from a
   standalone template; should even that fail, a line of plain HTML.
+- 503 when no database connection came free within the pool's timeout (DB_POOL_TIMEOUT: a
+  burst larger than the pool, config/settings.py): a short plain page with `Retry-After`, in
+  both DEBUG modes. Nothing failed that a retry will not fix; the live board's stream
+  reconnects by itself (static/js/board.js).
 
 Under DEBUG, Django would answer an `Http404` or a `BadRequest` with its technical page;
-`RefusalPagesMiddleware` answers with these pages in both modes. A 500 under DEBUG keeps
+`RefusalPagesMiddleware` answers with these pages in both modes.
+
+Machines get JSON: everything under /api/v1/ (`{"detail": ...}`, the API's error shape) and
+/hooks/ (`{"error": ...}`, the webhooks' shape) answers its refusals — an unmatched path, a
+wrong method, a body over DATA_UPLOAD_MAX_MEMORY_SIZE (413), a 500 — as JSON, in both DEBUG
+modes, never a page. A 500 under DEBUG keeps
 Django's technical page on purpose: its traceback is what the developer running `make run`
 needs, and production runs with DEBUG=0 (docker-compose.yml), where this 500 page shows.
 """
 
 import logging
 import re
+import sys
 from collections.abc import Callable
 from inspect import iscoroutinefunction, markcoroutinefunction
 from typing import Any
@@ -29,8 +39,8 @@ from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import BadRequest, DisallowedHost, PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError
+from django.core.exceptions import BadRequest, DisallowedHost, PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import REASON_NO_CSRF_COOKIE
 from django.shortcuts import render
@@ -46,11 +56,76 @@ from teams.selectors import RuleDenied, get_membership
 logger = logging.getLogger(__name__)
 
 TEAM_PATH = re.compile(r"^/t/(?P<team>[-\w]+)/")
+SERVER_ERROR = "Something went wrong on our side; the error is logged. Try again later."
 PLAIN_500 = (
     '<!doctype html><html lang="en"><title>Something went wrong · Leakseal</title>'
     "<h1>Something went wrong on our side</h1><p data-refusal>Leakseal could not finish this "
     'request. Go back, reload the page and try again.</p><p><a href="/">Your teams</a></p>'
 )
+
+BUSY_RETRY_AFTER_SECONDS = 5
+BUSY_MESSAGE = "Many people are opening pages at once. Try again in a few seconds."
+BUSY_503 = (
+    '<!doctype html><html lang="en"><title>Busy · Leakseal</title>'
+    "<h1>Leakseal is busy</h1><p data-refusal>Many people are opening pages at once. "
+    "Try again in a few seconds.</p>"
+)
+
+
+def pool_exhausted(exception: BaseException | None) -> bool:
+    """Whether `exception` is (or was caused by) the pool finding no free connection in time.
+
+    Django wraps psycopg_pool's `PoolTimeout` in its own `OperationalError`; a session read
+    fails inside `except AttributeError` (the session not yet loaded), which the log shows
+    first.
+    """
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # SQLite only: no pool
+        return False
+    for _ in range(5):  # the exception and what it was raised from
+        if exception is None or isinstance(exception, PoolTimeout):
+            return exception is not None
+        exception = exception.__cause__ or exception.__context__
+    return False
+
+
+def busy(request: HttpRequest | None = None) -> HttpResponse:
+    """503 with Retry-After: no database connection came free in time. Reads nothing."""
+    logger.warning(
+        "No database connection came free within the pool's timeout: answered 503 to %s",
+        request.path if request is not None else "a request",
+    )
+    response: HttpResponse
+    if request is not None and _json_key(request):  # the API and webhooks answer JSON
+        response = json_refusal(request, 503, BUSY_MESSAGE)
+    else:
+        response = HttpResponse(BUSY_503, status=503)
+    response["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# Paths answered in JSON, and the key their error message goes under.
+JSON_PATHS = (("/api/v1/", "detail"), ("/hooks/", "error"))
+
+
+def _json_key(request: HttpRequest) -> str | None:
+    path = request.path if request.path.endswith("/") else request.path + "/"
+    return next((key for prefix, key in JSON_PATHS if path.startswith(prefix)), None)
+
+
+def json_refusal(request: HttpRequest, status: int, message: str) -> JsonResponse:
+    """A refusal under /api/v1/ or /hooks/, in that path's error shape."""
+    response = JsonResponse({_json_key(request) or "detail": message}, status=status)
+    patch_vary_headers(response, ["Authorization"])
+    return response
+
+
+def _too_big(request: HttpRequest) -> JsonResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    size = f"{limit // (1024 * 1024)} MB" if limit else "the limit"
+    return json_refusal(request, 413, f"The request body is over {size}; send less at once.")
 
 
 # --- The handlers (config/urls.py names them; CSRF_FAILURE_VIEW names csrf_failure).
@@ -58,17 +133,26 @@ PLAIN_500 = (
 
 @requires_csrf_token
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _json_key(request):
+        where = f"{request.method} {request.path}"
+        return json_refusal(request, 404, f"Not found: nothing answers {where}.")
     return _refusal(request, "404.html", status=404)
 
 
 @requires_csrf_token
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _json_key(request):
+        return json_refusal(request, 403, str(exception) or "Forbidden.")
     rule = isinstance(exception, RuleDenied)
     return _refusal(request, "403.html", status=403, reason=str(exception), rule=rule)
 
 
 @requires_csrf_token
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _json_key(request):
+        if isinstance(exception, RequestDataTooBig):
+            return _too_big(request)
+        return json_refusal(request, 400, "Bad request.")
     return _refusal(request, "400.html", status=400)
 
 
@@ -83,8 +167,16 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     )
 
 
-def server_error(request: HttpRequest) -> HttpResponseServerError:
-    """The 500 page: no request context, nothing that reads the database or the user."""
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 page: no request context, nothing that reads the database or the user.
+
+    Called while the exception is being handled: a pool that ran dry (in a middleware,
+    before any view) is a 503 instead.
+    """
+    if pool_exhausted(sys.exc_info()[1]):
+        return busy(request)
+    if _json_key(request):
+        return json_refusal(request, 500, SERVER_ERROR)
     try:
         html = loader.get_template("500.html").render()
     except Exception:  # the error page must not fail in turn
@@ -181,17 +273,23 @@ class RefusalPagesMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         response = self.get_response(request)
-        return _handler(request, 404, Http404()) if _unrouted(request, response) else response
+        if _unrouted(request, response):
+            return _handler(request, 404, Http404())
+        return _as_json(request, response)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         response = await self.get_response(request)
         if _unrouted(request, response):
             return await sync_to_async(_handler)(request, 404, Http404())
-        return response
+        return _as_json(request, response)
 
     def process_exception(
         self, request: HttpRequest, exception: Exception
     ) -> HttpResponseBase | None:
+        if pool_exhausted(exception):
+            return busy(request)
+        if _json_key(request) and isinstance(exception, RequestDataTooBig):
+            return _too_big(request)  # else Django's 400, a technical page under DEBUG
         for kind, status in REFUSALS:
             if isinstance(exception, kind):
                 return _handler(request, status, exception)
@@ -203,6 +301,26 @@ REFUSALS: tuple[tuple[type[Exception], int], ...] = (
     (PermissionDenied, 403),
     (BadRequest, 400),
 )
+
+
+def _as_json(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+    """An error under /api/v1/ or /hooks/ that is not JSON yet (a 405 without a body, a
+    technical page under DEBUG), as JSON with the status's reason."""
+    if response.status_code < 400 or not _json_key(request):
+        return response
+    if response.get("Content-Type", "").startswith("application/json"):
+        return response
+    if response.status_code >= 500:
+        message = SERVER_ERROR
+    elif response.status_code == 405 and response.get("Allow"):
+        message = f"Method {request.method} not allowed here; use {response['Allow']}."
+    else:
+        message = f"{response.reason_phrase}."
+    replaced = json_refusal(request, response.status_code, message)
+    for header in ("Allow", "WWW-Authenticate", "Retry-After"):
+        if header in response:
+            replaced[header] = response[header]
+    return replaced
 
 
 def _unrouted(request: HttpRequest, response: HttpResponseBase) -> bool:

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "insights",
     "retros",
     "integrations",
+    "evidence",
     "demo",
 ]
 
@@ -89,6 +90,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Vary: HX-Request on HTML, Cache-Control: private, no-store for signed-in people.
+    "config.cache_headers.CacheHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -133,6 +136,34 @@ if os.environ.get("DATABASE_URL"):
         )
     }
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool(
+        "DB_POOL", True
+    ):
+        # psycopg's pool, one per process: a burst of requests (a thousand people opening
+        # the live board within a minute) waits up to DB_POOL_TIMEOUT seconds for one of
+        # DB_POOL_MAX_SIZE connections instead of opening one each and running past
+        # PostgreSQL's max_connections. Budget: web processes x DB_POOL_MAX_SIZE + worker
+        # processes x DB_POOL_MAX_SIZE stays below it (docs/architecture.md "## The live board").
+        if DATABASES["default"]["CONN_MAX_AGE"]:
+            raise ImproperlyConfigured(
+                "DB_CONN_MAX_AGE must be 0 while the connection pool is on (DB_POOL=1): "
+                "the pool keeps connections itself; set DB_POOL=0 to keep them per thread"
+            )
+        _pool = {
+            "min_size": envint("DB_POOL_MIN_SIZE", 1),
+            "max_size": envint("DB_POOL_MAX_SIZE", 10),
+            "timeout": envint("DB_POOL_TIMEOUT", 10),
+        }
+        if not 0 <= _pool["min_size"] <= _pool["max_size"] or _pool["max_size"] < 1:
+            raise ImproperlyConfigured(
+                f"DB_POOL_MIN_SIZE ({_pool['min_size']}) must be between 0 and "
+                f"DB_POOL_MAX_SIZE ({_pool['max_size']}), which must be at least 1"
+            )
+        if _pool["timeout"] < 1:
+            raise ImproperlyConfigured(
+                f"DB_POOL_TIMEOUT must be at least 1 second, got {_pool['timeout']}"
+            )
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
 else:
     DATABASES = {
         "default": {
@@ -192,6 +223,10 @@ CELERY_BEAT_SCHEDULE = {
     "notices-sweep": {"task": "notices.sweep", "schedule": 30.0},
     # Reminders and digests whose local time has come in each team's time zone.
     "notices-tick": {"task": "notices.tick", "schedule": 300.0},
+    # CI test results (evidence/retention.py): retention daily, lost processing tasks.
+    "evidence-prune": {"task": "evidence.prune", "schedule": 86400.0},
+    "evidence-sweep": {"task": "evidence.sweep", "schedule": 300.0},
+    "evidence-recount": {"task": "evidence.recount", "schedule": 86400.0},
 }
 
 # --- Notices (notices/): email, chat and Confluence messages through an outbox.
@@ -200,8 +235,9 @@ NOTICE_SENDER_MODULES = [
     "notices.channels",
     "notices.chat",
     "retros.reminders",
-    "retros.chat_overdue",
+    "retros.chat_reminders",
     "insights.digest",
+    "integrations.confluence_publish",
 ]
 # Chat notices (notices/chat.py): Slack's Web API for bot tokens, and the timeouts of a post.
 SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api")
@@ -224,6 +260,17 @@ if AUDIT_RETENTION_DAYS < 365:
 # Tracker calls: connect and read timeouts in seconds (integrations/http.py).
 TRACKER_CONNECT_TIMEOUT = float(os.environ.get("TRACKER_CONNECT_TIMEOUT", "5"))
 TRACKER_READ_TIMEOUT = float(os.environ.get("TRACKER_READ_TIMEOUT", "20"))
+# Seconds a tracker's search may lag behind its creates (Jira Cloud's /search/jql and Azure
+# DevOps' WIQL are eventually consistent): a create whose answer was lost is not repeated
+# until the label search has had this long to show the ticket (integrations/push.py).
+TRACKER_SEARCH_LAG = float(os.environ.get("TRACKER_SEARCH_LAG", "60"))
+# The longest a push obeys a tracker's Retry-After (seconds; the connection page shows it).
+# A longer one is cut to this, and the action says so.
+TRACKER_RETRY_AFTER_MAX = float(os.environ.get("TRACKER_RETRY_AFTER_MAX", "3600"))
+if TRACKER_RETRY_AFTER_MAX < 60:
+    raise ImproperlyConfigured(
+        f"TRACKER_RETRY_AFTER_MAX must be at least 60 seconds, got {TRACKER_RETRY_AFTER_MAX:g}"
+    )
 
 # --- Auth.
 AUTH_PASSWORD_VALIDATORS = [

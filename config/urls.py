@@ -20,6 +20,8 @@ urlpatterns = [
     path("t/<slug:team>/", include(escape_urls.urlpatterns)),
     path("t/<slug:team>/", include("escapes.release_urls")),
     path("t/<slug:team>/retros/", include("retros.urls")),
+    path("t/<slug:team>/tests/", include("evidence.urls")),
+    path("t/<slug:team>/", include("evidence.urls_escape")),
     path("t/<slug:team>/members/", include("teams.member_urls")),
     # A retro's join link when its team lets newcomers sign up from it (retros/views_join.py).
     path("join/<str:key>/", retros_join.retro_join, name="retro_join"),

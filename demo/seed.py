@@ -6,12 +6,13 @@ data does. Times are relative to now so the dashboards always have recent data. 
 holds is data, in `demo/seed_data.py`; this module is the steps that write it.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from demo.evidence import test_results_send
 from demo.seed_data import (
     ACTIONS,
     DEMO_CLOSE_REQUIRES_ROOT_CAUSE,
@@ -20,6 +21,9 @@ from demo.seed_data import (
     DEMO_TEAM,
     DEMO_TIMEZONE,
     DEMO_USERS,
+    EARLIER_ACTIONS,
+    EARLIER_RETRO_AGO,
+    EARLIER_RETRO_TITLE,
     ESCAPES,
     RELEASE_HOUR,
     RELEASES,
@@ -27,9 +31,11 @@ from demo.seed_data import (
     DemoEscape,
 )
 from escapes.models import Escape, PipelineStage, Release, Source
-from escapes.services import escape_create, release_create, stage_catches_report
+from escapes.selectors import escapes_of_team
+from escapes.services import escape_create, escape_seal, release_create, stage_catches_report
+from retros import follow_through
 from retros import services as retro_services
-from retros.models import Phase, Retrospective, Why
+from retros.models import Phase, PreventativeAction, Retrospective, Why
 from teams.models import Team
 from teams.selectors import teams_all
 from teams.services import membership_set, team_close_rule_set, team_create
@@ -47,6 +53,8 @@ def seed() -> bool:
         team = team_with_members(users)
         stages = stages_of(team)
         latest, escapes = releases_and_escapes(team, stages, reporter=users["engineer"])
+        test_results_send(team, stages, by=users["engineer"])
+        earlier_retro_closed(team, stages, users)
         retro = retro_in_five_whys(team, latest, facilitator=users["facilitator"])
         whys_ask(retro, escapes, users)
         actions_agree(retro, team, stages, escapes, users)
@@ -149,6 +157,61 @@ def actions_agree(
             due_date=timezone.localdate(timezone=team.tzinfo) + item.due_in,
             created_by=users["facilitator"],
         )
+
+
+def earlier_retro_closed(team: Team, stages: Stages, users: Users) -> Retrospective:
+    """EARLIER_RETRO: closed through the services, one action marked done in Leakseal, then
+    dated back to when it happened.
+
+    The back-dating is the one write around the services (tests/test_architecture.py allows
+    it): no service sets a past due date or a past creation time, and history needs both.
+    """
+    by_title = {e.title: e for e in escapes_of_team(team.pk)}
+    chosen = [by_title[item.escape] for item in EARLIER_ACTIONS]
+    facilitator = users["facilitator"]
+    retro = retro_services.retro_create(
+        team=team, facilitator=facilitator, title=EARLIER_RETRO_TITLE, escapes=chosen
+    )
+    for current, following in zip(Phase.values[:3], Phase.values[1:4], strict=True):
+        retro = retro_services.retro_advance(
+            retro=retro, expected_phase=current, to_phase=following
+        )
+    made: list[tuple[PreventativeAction, Escape]] = []
+    for item, escape in zip(EARLIER_ACTIONS, chosen, strict=True):
+        why = retro_services.why_add(
+            retro=retro, escape=escape, text=item.root_cause, author=users["engineer"]
+        )
+        retro_services.why_mark_root_cause(why=why, kind="automation_shortfall")
+        action = retro_services.action_add(
+            retro=retro,
+            escape=escape,
+            kind=item.kind,
+            stage=stages[item.stage] if item.stage else None,
+            title=item.title,
+            owner=users[item.owner],
+            created_by=facilitator,
+        )
+        made.append((action, escape))
+    retro_services.retro_close(retro=retro, by=facilitator)
+    now = timezone.now()
+    today = timezone.localdate(timezone=team.tzinfo)
+    created = now - EARLIER_RETRO_AGO
+    Retrospective.objects.filter(pk=retro.pk).update(
+        created_at=created, closed_at=created + timedelta(hours=1)
+    )
+    for item, (action, escape) in zip(EARLIER_ACTIONS, made, strict=True):
+        PreventativeAction.objects.filter(pk=action.pk).update(
+            created_at=created, due_date=today - item.due_ago
+        )
+        if item.done_ago is None:
+            continue
+        done_at = now - item.done_ago
+        escape_seal(escape=escape, at=done_at)  # sealed then; marking done keeps that time
+        follow_through.action_mark_done(
+            action=action, by=users[item.owner], note=item.done_note, url=item.done_url
+        )
+        PreventativeAction.objects.filter(pk=action.pk).update(done_at=done_at)
+    return retro
 
 
 def _local_hour(moment: datetime, team: Team, hour: int) -> datetime:

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from escapes.models import Escape, PipelineStage, Release, StageCatch
-from escapes.services import TIME_FIELDS, escape_delete
+from escapes.services import TIME_FIELDS, escape_delete, release_move
 
 
 @admin.register(Escape)
@@ -36,6 +36,20 @@ class ReleaseAdmin(admin.ModelAdmin):
     list_display = ["version", "team", "released_at"]
     list_filter = ["team"]
     list_select_related = ["team"]
+
+    # A corrected release time moves the windows between releases: it goes through
+    # release_move, whose signal recounts the measured catches of it and its neighbours.
+    @transaction.atomic
+    def save_model(self, request: HttpRequest, obj: Release, form: Any, change: bool) -> None:
+        if not (change and "released_at" in form.changed_data):
+            super().save_model(request, obj, form, change)
+            return
+        moved_to = obj.released_at
+        obj.released_at = form.initial["released_at"]
+        super().save_model(request, obj, form, change)
+        user = request.user if request.user.is_authenticated else None
+        release_move(release=obj, released_at=moved_to, by=user, via="Django admin")
+        obj.refresh_from_db()
 
 
 admin.site.register(PipelineStage)

@@ -20,8 +20,10 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from config.api_schemas import ErrorOut
 from escapes.models import (
     TEXT_MAX,
+    CatchSource,
     Category,
     Escape,
     EscapeStatus,
@@ -32,7 +34,13 @@ from escapes.models import (
     StageCatch,
 )
 from escapes.selectors import EscapeFilters, escapes_for_team, get_escape_for_team
-from escapes.services import escape_build, escape_create, escape_update, release_create
+from escapes.services import (
+    escape_build,
+    escape_create,
+    escape_update,
+    release_create,
+    release_move,
+)
 from escapes.services import stage_catches_report as stage_catches_report_service
 from escapes.signals import escapes_changed_send
 from teams.api import (
@@ -317,7 +325,7 @@ def escape_patch(request: HttpRequest, slug: str, escape_id: int, payload: Escap
 
 @router.post(
     "/{slug}/escapes/bulk",
-    response={200: BulkOut, 201: BulkOut},
+    response={200: BulkOut, 201: BulkOut, 409: ErrorOut},
     summary=f"Report up to {BULK_MAX} escapes at once: all are saved, or none",
 )
 def escape_bulk(request: HttpRequest, slug: str, payload: BulkIn) -> Status[dict[str, Any]]:
@@ -388,6 +396,10 @@ class ReleaseOut(Schema):
     stage_catches: dict[str, int] = Field(
         description="Defects each stage caught before the release shipped, by stage name"
     )
+    stage_catch_sources: dict[str, CatchSource] = Field(
+        description="Where each of those counts came from, by stage name: measured from CI "
+        "test results, or typed (by a person, or reported through stage-catches)"
+    )
 
 
 class ReleasePage(Schema):
@@ -402,13 +414,21 @@ class ReleaseIn(ApiInput):
     released_at: AwareDatetime
 
 
+class ReleasePatch(ApiInput):
+    released_at: AwareDatetime = Field(
+        description="When the release reached production: the windows between releases move, "
+        "and the measured catches of it and its neighbours are counted again"
+    )
+
+
 Caught = Annotated[int, Field(ge=0, le=1_000_000_000)]
 
 
 class StageCatchesIn(ApiInput):
     counts: dict[str, Caught] = Field(
         min_length=1,
-        description="Defects caught before the release, by stage name; replaces earlier counts",
+        description="Defects caught before the release, by stage name: typed counts, which "
+        "replace earlier counts, measured ones too",
         examples=[{"Unit": 50, "Integration": 25}],
     )
 
@@ -429,6 +449,7 @@ def _release_out(release: Release) -> dict[str, Any]:
         "released_at": release.released_at,
         "escapes": release.escape_count,  # type: ignore[attr-defined]
         "stage_catches": {c.stage.name: c.caught for c in release.stage_catches.all()},
+        "stage_catch_sources": {c.stage.name: c.source for c in release.stage_catches.all()},
     }
 
 
@@ -440,7 +461,9 @@ def release_list(request: HttpRequest, slug: str, page: Query[PageQuery]) -> dic
     return {"count": qs.count(), "limit": page.limit, "offset": page.offset, "items": items}
 
 
-@router.post("/{slug}/releases", response={201: ReleaseOut}, summary="Record a release")
+@router.post(
+    "/{slug}/releases", response={201: ReleaseOut, 409: ErrorOut}, summary="Record a release"
+)
 def release_create_api(
     request: HttpRequest, slug: str, payload: ReleaseIn
 ) -> Status[dict[str, Any]]:
@@ -460,6 +483,29 @@ def release_create_api(
     return Status(201, _release_out(_releases(team).get(pk=release.pk)))
 
 
+def _team_release(team: Team, version: str) -> Release:
+    if "\x00" in version:  # no release has one, and PostgreSQL cannot even look for it
+        raise Http404("No such release")
+    return get_object_or_404(Release, team=team, version=version)
+
+
+@router.patch(
+    "/{slug}/releases/{version}",
+    response=ReleaseOut,
+    summary="Correct when a release reached production",
+)
+def release_patch(
+    request: HttpRequest, slug: str, version: str, payload: ReleasePatch
+) -> dict[str, Any]:
+    team = membership_for(request, slug, write=True).team
+    release = _team_release(team, version)
+    try:
+        release_move(release=release, released_at=payload.released_at, by=api_user(request))
+    except DjangoValidationError as exc:
+        raise unprocessable(exc, BODY) from None
+    return _release_out(_releases(team).get(pk=release.pk))
+
+
 @router.post(
     "/{slug}/releases/{version}/stage-catches",
     response=ReleaseOut,
@@ -469,9 +515,7 @@ def stage_catches_report(
     request: HttpRequest, slug: str, version: str, payload: StageCatchesIn
 ) -> dict[str, Any]:
     team = membership_for(request, slug, write=True).team
-    if "\x00" in version:  # no release has one, and PostgreSQL cannot even look for it
-        raise Http404("No such release")
-    release = get_object_or_404(Release, team=team, version=version)
+    release = _team_release(team, version)
     stages = {s.name: s for s in team.stages.all()}
     unknown = [name for name in payload.counts if name not in stages]
     if unknown:

@@ -9,8 +9,9 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from config import csv_safe
 from escapes.models import Category, Escape, PipelineStage, Release, Severity, Source
 from escapes.services import escape_build
 from escapes.signals import escapes_changed_send
@@ -48,6 +50,83 @@ KEY_MAX = 128  # Escape.external_id
 BATCH_SIZE = 500
 ROW = "row"  # the "column" of errors about a whole row
 TIME_HINT = "e.g. 2026-03-14T09:30 (team time) or 2026-03-14T09:30:00+01:00"
+# The separators a spreadsheet writes: Excel in many European locales saves "CSV" with `;`,
+# and "text (tab-delimited)" with tabs. The header row tells which one a file uses.
+DELIMITERS = (",", ";", "\t")
+EARLIER, LATER = 0, 1  # which of an ambiguous local time's two moments: datetime.fold
+
+
+def _offset(delta: timedelta | None) -> str:
+    minutes = int((delta or timedelta()).total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _transition(local: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The wall-clock times on either side of the clock change next to `local` (naive):
+    (02:00, 03:00) for a spring-forward jump, (03:00, 02:00) for a fall back."""
+    before = local.replace(tzinfo=zone, fold=0).utcoffset() or timedelta()
+    after = local.replace(tzinfo=zone, fold=1).utcoffset() or timedelta()
+    low = (local - max(before, after)).replace(tzinfo=UTC) - timedelta(hours=1)
+    high = (local - min(before, after)).replace(tzinfo=UTC) + timedelta(hours=1)
+    while high - low > timedelta(minutes=1):  # the first UTC minute on the new offset
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == after:
+            high = middle
+        else:
+            low = middle
+    change = high.replace(second=0, microsecond=0)
+    return (change + before).replace(tzinfo=None), (change + after).replace(tzinfo=None)
+
+
+class AmbiguousLocalTime(Exception):
+    """A local time that happens twice (the clocks went back over it): the file must say which."""
+
+    def __init__(self, local: datetime, zone: tzinfo) -> None:
+        super().__init__(f"{local} is ambiguous")
+        self.earlier = local.replace(tzinfo=zone, fold=EARLIER)
+        self.later = local.replace(tzinfo=zone, fold=LATER)
+        self.back_from, self.back_to = _transition(local, zone)
+        name = str(zone)
+        self.message = (
+            f"{local:%H:%M} on {local.day} {local:%b %Y} happens twice in {name}: clocks go "
+            f"back from {self.back_from:%H:%M} to {self.back_to:%H:%M}; choose which one below"
+        )
+
+
+@dataclass
+class Ambiguity:
+    """One ambiguous cell of a row and the choice made for it (None: not yet asked)."""
+
+    line: int
+    column: str
+    earlier: datetime
+    later: datetime
+    message: str
+    chosen: int | None = None
+
+    @property
+    def field_name(self) -> str:
+        return f"fold-{self.line}-{self.column}"
+
+    @property
+    def options(self) -> list[tuple[int, str]]:
+        return [
+            (
+                EARLIER,
+                f"the first, {_offset(self.earlier.utcoffset())} (before the clocks go back)",
+            ),
+            (LATER, f"the second, {_offset(self.later.utcoffset())} (after the clocks go back)"),
+        ]
+
+
+def folds_from(data: Mapping[str, Any]) -> dict[str, int]:
+    """The choices for ambiguous times in a submitted form: {"fold-7-detected_at": 1, ...}."""
+    return {
+        name: int(value)
+        for name, value in data.items()
+        if name.startswith("fold-") and value in (str(EARLIER), str(LATER))
+    }
 
 
 class CsvImportRefused(Exception):
@@ -70,6 +149,8 @@ class PreviewRow:
     data: dict[str, Any] = field(default_factory=dict)
     # The validated, unsaved escape of a new row.
     escape: Escape | None = field(default=None, repr=False)
+    # Local times that happen twice, each with the choice made (or not yet) in the preview.
+    ambiguous: list[Ambiguity] = field(default_factory=list)
 
     @property
     def cells(self) -> list[tuple[str, str, list[str]]]:
@@ -116,6 +197,15 @@ class ImportPreview:
     @property
     def importable(self) -> bool:
         return not self.problems and self.error_count == 0 and bool(self.rows)
+
+    @property
+    def ambiguities(self) -> list[Ambiguity]:
+        """The ambiguous local times of rows that would be imported: the preview asks."""
+        return [a for row in self.rows if row.state == "new" for a in row.ambiguous]
+
+    @property
+    def unresolved(self) -> list[Ambiguity]:
+        return [a for a in self.ambiguities if a.chosen is None]
 
 
 @dataclass(frozen=True)
@@ -178,14 +268,31 @@ def _header(raw: list[str]) -> tuple[list[str], list[str]]:
     return columns, problems
 
 
-def _parse_time(value: str, team: Team) -> datetime:
+def _parse_time(value: str, team: Team, fold: int | None = None) -> datetime:
+    """The time, a naive one in the team's zone: one that does not exist there (skipped by a
+    spring-forward change) is refused; one that happens twice needs `fold` (else
+    AmbiguousLocalTime)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ValidationError(f"Not an ISO 8601 time; {TIME_HINT}.") from None
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, team.tzinfo)
-    return parsed
+    if not timezone.is_naive(parsed):
+        return parsed
+    zone = team.tzinfo
+    first, second = parsed.replace(tzinfo=zone, fold=0), parsed.replace(tzinfo=zone, fold=1)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != parsed:
+        jump_from, jump_to = _transition(parsed, zone)
+        raise ValidationError(
+            f"{parsed:%H:%M} on {parsed.day} {parsed:%b %Y} does not exist in {zone}: clocks "
+            f"jump from {jump_from:%H:%M} to {jump_to:%H:%M}; give the time with its offset, "
+            f"e.g. {parsed:%Y-%m-%dT%H:%M}{_offset(first.utcoffset())[3:]}."
+        )
+    if first.utcoffset() != second.utcoffset():
+        if fold is None:
+            raise AmbiguousLocalTime(parsed, zone)
+        # In UTC: an aware time in the fold compares unequal to every other zone's (PEP 495).
+        return (first if fold == EARLIER else second).astimezone(UTC)
+    return first
 
 
 def _parse_choice(value: str, choices: list[tuple[str, str]], column: str) -> str:
@@ -196,9 +303,11 @@ def _parse_choice(value: str, choices: list[tuple[str, str]], column: str) -> st
     raise ValidationError(f"Unknown {column}; choose one of {names}.")
 
 
-def _parse_value(column: str, value: str, team: Team, lookups: _Lookups) -> Any:
+def _parse_value(
+    column: str, value: str, team: Team, lookups: _Lookups, fold: int | None = None
+) -> Any:
     if column in TIME_COLUMNS:
-        return _parse_time(value, team)
+        return _parse_time(value, team, fold)
     if column == "category":
         return _parse_choice(value, Category.choices, "category")
     if column == "severity":
@@ -226,14 +335,30 @@ def _canonical(column: str, value: Any) -> str:
     return str(value)
 
 
-def _parse_row(row: PreviewRow, team: Team, lookups: _Lookups) -> None:
-    """Fill row.data (service input) and row.external_id, or row.errors."""
+def _parse_row(row: PreviewRow, team: Team, lookups: _Lookups, folds: Mapping[str, int]) -> None:
+    """Fill row.data (service input) and row.external_id, or row.errors.
+
+    An ambiguous local time takes the choice in `folds`; without one it is noted in
+    row.ambiguous (the preview asks) and the earlier moment stands in to check the rest."""
     canonical: dict[str, str] = {}
     for column, value in row.values.items():
         if column == "key" or not value:
             continue
         try:
-            parsed = _parse_value(column, value, team, lookups)
+            try:
+                parsed = _parse_value(column, value, team, lookups)
+            except AmbiguousLocalTime as ambiguous:
+                noted = Ambiguity(
+                    line=row.line,
+                    column=column,
+                    earlier=ambiguous.earlier,
+                    later=ambiguous.later,
+                    message=ambiguous.message,
+                )
+                noted.chosen = folds.get(noted.field_name)
+                row.ambiguous.append(noted)
+                fold = EARLIER if noted.chosen is None else noted.chosen
+                parsed = _parse_value(column, value, team, lookups, fold)
         except ValidationError as exc:
             row.errors.setdefault(column, []).extend(exc.messages)
             continue
@@ -250,8 +375,23 @@ def _parse_row(row: PreviewRow, team: Team, lookups: _Lookups) -> None:
     row.external_id = key or f"sha256:{digest}"
 
 
+def _delimiter(text: str) -> str:
+    """The separator under which the header names the most known columns (a comma on a tie)."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+
+    def known(delimiter: str) -> int:
+        try:
+            raw = next(csv.reader([first], delimiter=delimiter))
+        except (csv.Error, StopIteration):
+            return 0
+        columns, _ = _header(raw)
+        return sum(1 for c in columns if c in COLUMNS)
+
+    return max(DELIMITERS, key=known)  # max keeps the first of equals: the comma
+
+
 def _read_rows(text: str, preview: ImportPreview) -> list[PreviewRow]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=_delimiter(text))
     rows: list[PreviewRow] = []
     max_rows = settings.LEAKSEAL_CSV_MAX_ROWS
     header: list[str] | None = None
@@ -271,7 +411,7 @@ def _read_rows(text: str, preview: ImportPreview) -> list[PreviewRow]:
             if len(rows) >= max_rows:
                 preview.problems.append(f"The file has more than {max_rows} rows; split it.")
                 return []
-            values = {c: v.strip() for c, v in zip(header, raw, strict=False)}
+            values = {c: csv_safe.uncell(v.strip()) for c, v in zip(header, raw, strict=False)}
             row = PreviewRow(line=start, values=values)
             if len(raw) != len(header):
                 row.errors[ROW] = [f"This row has {len(raw)} fields; the header has {len(header)}."]
@@ -327,8 +467,12 @@ def _validate(row: PreviewRow, team: Team) -> None:
         row.state = "error"
 
 
-def csv_preview(team: Team, content: bytes) -> ImportPreview:
-    """Parse and validate every row; write nothing."""
+def csv_preview(
+    team: Team, content: bytes, folds: Mapping[str, int] | None = None
+) -> ImportPreview:
+    """Parse and validate every row; write nothing.
+
+    `folds` answers the preview's questions about ambiguous local times (`folds_from`)."""
     preview = ImportPreview()
     text, problem = _decode(content)
     if problem is not None or text is None:
@@ -339,22 +483,26 @@ def csv_preview(team: Team, content: bytes) -> ImportPreview:
         return preview
     lookups = _Lookups.for_team(team)
     for row in rows:
-        _parse_row(row, team, lookups)
+        _parse_row(row, team, lookups, folds or {})
     _classify(rows, team)
     preview.rows = rows
     return preview
 
 
-def csv_import(team: Team, content: bytes, user: User | None) -> ImportResult:
+def csv_import(
+    team: Team, content: bytes, user: User | None, folds: Mapping[str, int] | None = None
+) -> ImportResult:
     """Create every new row's escape in one transaction, or none and raise CsvImportRefused.
+
+    Every ambiguous local time of a new row must be answered in `folds`.
 
     The file is parsed again inside the transaction: what was valid at preview time may not
     be now (a release deleted, the same file imported meanwhile in another tab).
     """
     try:
         with transaction.atomic():
-            preview = csv_preview(team, content)
-            if not preview.importable:
+            preview = csv_preview(team, content, folds)
+            if not preview.importable or preview.unresolved:
                 raise CsvImportRefused(preview)
             # The rows were validated by escape_build (escape_create is build + save);
             # writing them in batches keeps a 5,000-row file to seconds, not minutes.
@@ -365,7 +513,7 @@ def csv_import(team: Team, content: bytes, user: User | None) -> ImportResult:
             escapes_changed_send(team=team, detected=[e.detected_at for e in created])
     except IntegrityError:
         # Someone imported the same rows between our check and our insert.
-        preview = csv_preview(team, content)
+        preview = csv_preview(team, content, folds)
         preview.problems.append("The file was being imported at the same time; preview it again.")
         raise CsvImportRefused(preview) from None
     return ImportResult(

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Q
@@ -25,9 +26,19 @@ class PipelineStage(models.Model):
         return self.name
 
 
+def validate_release_version(value: str) -> None:
+    """The version is a path segment of the API (/releases/{version}/stage-catches): a "/"
+    would make its stage catches unreachable. Checked wherever a release is saved through a
+    form or full_clean (the app's, the API's, the Django admin's)."""
+    if "/" in value:
+        raise ValidationError(
+            f"A version cannot contain “/” ({value.strip()!r}); use “-” or “.”.", code="slash"
+        )
+
+
 class Release(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="releases")
-    version = models.CharField(max_length=64)
+    version = models.CharField(max_length=64, validators=[validate_release_version])
     released_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -41,12 +52,20 @@ class Release(models.Model):
         return self.version
 
 
+class CatchSource(models.TextChoices):
+    TYPED = "typed", "Typed"
+    MEASURED = "measured", "Measured"
+
+
 class StageCatch(models.Model):
     """Defects a stage caught before a release shipped: the denominator of containment."""
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="stage_catches")
     stage = models.ForeignKey(PipelineStage, on_delete=models.CASCADE, related_name="catches")
     caught = models.PositiveIntegerField()
+    # Typed by a person or measured from CI test results (evidence.catches); a typed count
+    # is never overwritten by a measured one.
+    source = models.CharField(max_length=16, choices=CatchSource.choices, default="typed")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

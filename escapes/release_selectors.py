@@ -1,7 +1,7 @@
 """Reads behind the releases and stages pages, scoped to one team with their joins up front."""
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import Count, OuterRef, QuerySet
 from django.http import Http404
@@ -18,6 +18,13 @@ class ReleaseRow:
     release: Release
     escapes: int
     caught: list[int | None]  # one per stage, in pipeline order; None = not reported
+    # Per stage, where its count came from: "typed", "measured" (CI test results) or None.
+    sources: list[str | None] = field(default_factory=list)
+
+    @property
+    def stages(self) -> list[tuple[int | None, str | None]]:
+        """(caught, source) per stage, in pipeline order."""
+        return list(zip(self.caught, self.sources or [None] * len(self.caught), strict=True))
 
     @property
     def caught_total(self) -> int | None:
@@ -72,11 +79,13 @@ def release_rows(team: Team, stages: list[PipelineStage]) -> list[ReleaseRow]:
 
 
 def _row(release: Release, stages: list[PipelineStage]) -> ReleaseRow:
-    by_stage = {c.stage_id: c.caught for c in release.stage_catches.all()}
+    by_stage = {c.stage_id: c for c in release.stage_catches.all()}
+    found = [by_stage.get(stage.pk) for stage in stages]
     return ReleaseRow(
         release=release,
         escapes=release.escape_count,  # type: ignore[attr-defined]
-        caught=[by_stage.get(stage.pk) for stage in stages],
+        caught=[None if c is None else c.caught for c in found],
+        sources=[None if c is None else c.source for c in found],
     )
 
 

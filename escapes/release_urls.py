@@ -7,6 +7,7 @@ urlpatterns = [
     path("releases/new/", views.release_create, name="release_create"),
     path("releases/<int:pk>/", views.release_detail, name="release_detail"),
     path("releases/<int:pk>/catches/", views.release_catches, name="release_catches"),
+    path("releases/<int:pk>/time/", views.release_time, name="release_time"),
     path("stages/", views.stage_list, name="stage_list"),
     path("stages/new/", views.stage_add, name="stage_add"),
     path("stages/<int:pk>/rename/", views.stage_rename, name="stage_rename"),

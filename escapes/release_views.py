@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from escapes import services, stage_services
-from escapes.models import PipelineStage, Release
+from escapes.models import CatchSource, PipelineStage, Release
 from escapes.release_selectors import (
     get_release_for_team,
     get_stage_for_team,
@@ -45,8 +45,16 @@ class ReleaseForm(forms.Form):
     )
 
 
+class ReleaseTimeForm(forms.Form):
+    released_at = forms.DateTimeField(
+        label="Released at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+
 class CatchesForm(forms.Form):
-    """One optional count per stage; a blank box means the stage did not report."""
+    """One optional typed count per stage. A blank box means nobody typed one: the stage's
+    count is then the one measured from CI test results, if any (docs/metrics.md)."""
 
     def __init__(self, *args: Any, stages: list[PipelineStage], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -172,21 +180,39 @@ def _version_taken(exc: ValidationError, version: str) -> ValidationError:
     return ValidationError(errors)
 
 
+RELEASE_ESCAPES_SHOWN = 50
+
+
 def _release_detail_context(
-    membership: Membership, release: Release, form: CatchesForm | None = None
+    membership: Membership,
+    release: Release,
+    form: CatchesForm | None = None,
+    time_form: ReleaseTimeForm | None = None,
 ) -> dict[str, Any]:
     stages = stages_for_team(membership.team)
     row = release_row(release, stages)
     if form is None:
-        initial = {CatchesForm.field_name(s): n for s, n in zip(stages, row.caught, strict=True)}
+        # Only typed counts fill the boxes: saving the form unchanged keeps measured ones so.
+        initial = {
+            CatchesForm.field_name(s): n if source == CatchSource.TYPED else None
+            for s, (n, source) in zip(stages, row.stages, strict=True)
+        }
         form = CatchesForm(stages=stages, initial=initial)
+    lines = [
+        {"stage": s, "caught": n, "source": source, "field": form[CatchesForm.field_name(s)]}
+        for s, (n, source) in zip(stages, row.stages, strict=True)
+    ]
     return {
         "team": membership.team,
         "membership": membership,
         "release": release,
         "row": row,
-        "escapes": release_escapes(release),
+        "lines": lines,
+        # The newest few and a count: the page must not grow with the escapes (issue 13).
+        "escapes": list(release_escapes(release)[:RELEASE_ESCAPES_SHOWN]),
+        "escape_count": release_escapes(release).count(),
         "form": form,
+        "time_form": time_form or ReleaseTimeForm(initial={"released_at": release.released_at}),
     }
 
 
@@ -203,7 +229,13 @@ def release_detail(request: HttpRequest, membership: Membership, pk: int) -> Htt
 def release_catches(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
     release = get_release_for_team(membership.team, pk)
     stages = stages_for_team(membership.team)
-    form = CatchesForm(request.POST, stages=stages)
+    data = request.POST.copy()
+    clear = data.get("clear", "")
+    # "Clear typed count" beside a stage: its box counts as emptied, the others as sent.
+    cleared = next((s for s in stages if str(s.pk) == clear), None)
+    if cleared is not None:
+        data[CatchesForm.field_name(cleared)] = ""
+    form = CatchesForm(data, stages=stages)
     if form.is_valid():
         try:
             stage_services.release_catches_set(release=release, counts=form.counts())
@@ -212,15 +244,49 @@ def release_catches(request: HttpRequest, membership: Membership, pk: int) -> Ht
             _add_errors(form, exc, renames=by_name)
         else:
             url = reverse("release_detail", kwargs={"team": membership.team.slug, "pk": pk})
+            notice = (
+                f"Typed count of {cleared.name} cleared."
+                if cleared is not None
+                else "Caught counts saved."
+            )
             if not _is_htmx(request):
-                messages.success(request, "Caught counts saved.")
+                messages.success(request, notice)
                 return redirect(url)
             fresh = get_release_for_team(membership.team, pk)
             context = _release_detail_context(membership, fresh)
-            context["saved"] = True
+            context["saved"] = notice
             return render(request, "escapes/release_detail.html#catches", context)
     context = _release_detail_context(membership, release, form)
     return _rerender(request, "escapes/release_detail.html", "catches", context)
+
+
+@require_POST
+@team_view(write=True)
+def release_time(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    """Correct when the release reached production (read in the team's time zone)."""
+    release = get_release_for_team(membership.team, pk)
+    form = ReleaseTimeForm(request.POST)
+    if form.is_valid():
+        before = release.released_at
+        try:
+            services.release_move(
+                release=release, released_at=form.cleaned_data["released_at"], by=membership.user
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            moved = timezone.localtime(form.cleaned_data["released_at"])
+            notice = (
+                f"Release time corrected from {timezone.localtime(before):%Y-%m-%d %H:%M} to "
+                f"{moved:%Y-%m-%d %H:%M}; the measured catches of this release and its "
+                "neighbours are counted again."
+                if before != form.cleaned_data["released_at"]
+                else "The release time was already that."
+            )
+            messages.success(request, notice)
+            return redirect("release_detail", team=membership.team.slug, pk=pk)
+    context = _release_detail_context(membership, release, time_form=form)
+    return render(request, "escapes/release_detail.html", context)
 
 
 # --- Pipeline stages --------------------------------------------------------------------

@@ -168,3 +168,39 @@ def get_escape_detail(team: Team, pk: int) -> Escape:
         "retro_items__retro", "actions__retro", "actions__stage", "actions__owner"
     )
     return get_object_or_404(qs, team=team, pk=pk)
+
+
+def sealed_forerunners(team_id: int, escapes: Sequence[Escape]) -> dict[int, Escape]:
+    """escape id -> the earlier escape that makes it a re-escape (docs/metrics.md, "Re-escapes"):
+    of the same team, with the same non-empty component and the same category, sealed before
+    this one was detected; the first sealed of them. Escapes that are no re-escape are absent.
+
+    One query whatever the number of escapes (none when none has a component and category).
+    The dashboard counts the same pattern from its rollups (insights/rollup_blocks.py).
+    """
+    keyed = [e for e in escapes if e.component and e.category]
+    if not keyed:
+        return {}
+    candidates = list(
+        escapes_of_team(team_id)
+        .filter(
+            sealed_at__isnull=False,
+            sealed_at__lt=max(e.detected_at for e in keyed),
+            component__in={e.component for e in keyed},
+            category__in={e.category for e in keyed},
+        )
+        .order_by("sealed_at", "id")
+    )
+    found: dict[int, Escape] = {}
+    for escape in keyed:
+        for earlier in candidates:
+            if (
+                earlier.pk != escape.pk
+                and earlier.component == escape.component
+                and earlier.category == escape.category
+                and earlier.sealed_at is not None
+                and earlier.sealed_at < escape.detected_at
+            ):
+                found[escape.pk] = earlier
+                break
+    return found

@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.models import Action
 from audit.services import record
 from escapes.models import (
+    CatchSource,
     Category,
     Escape,
     PipelineStage,
@@ -286,18 +287,51 @@ def escape_classify(*, escape: Escape, category: str, stage: PipelineStage | Non
 
 
 def release_create(*, team: Team, version: str, released_at: datetime) -> Release:
-    if released_at > timezone.now() + FUTURE_TOLERANCE:
-        raise ValidationError({"released_at": "This time is in the future."})
+    _check_release_time(released_at)
     release = Release(team=team, version=version.strip(), released_at=released_at)
     release.full_clean()
     release.save()
-    releases_changed_send(team_id=team.pk)
+    releases_changed_send(team_id=team.pk, release_ids=[release.pk], boundaries=[released_at])
     return release
+
+
+def _check_release_time(released_at: datetime) -> None:
+    if released_at > timezone.now() + FUTURE_TOLERANCE:
+        raise ValidationError({"released_at": "This time is in the future."})
+
+
+@transaction.atomic
+def release_move(
+    *, release: Release, released_at: datetime, by: User | None = None, via: str = "Leakseal"
+) -> Release:
+    """Correct when a release reached production, in the team's audit trail. The windows
+    between releases move with it: the measured catches of it and its neighbours are
+    recounted (releases_changed)."""
+    _check_release_time(released_at)
+    locked = Release.objects.select_for_update().select_related("team").get(pk=release.pk)
+    before = locked.released_at
+    if before == released_at:
+        return locked
+    locked.released_at = released_at
+    locked.save(update_fields=["released_at"])
+    record(
+        team=locked.team,
+        actor=by,
+        actor_name=via,
+        action=Action.RELEASE_MOVED,
+        target=f"Release {locked.version}",
+        changes={"released_at": {"from": before, "to": released_at}},
+    )
+    releases_changed_send(
+        team_id=locked.team_id, release_ids=[locked.pk], boundaries=[before, released_at]
+    )
+    return locked
 
 
 @transaction.atomic
 def stage_catches_report(*, release: Release, counts: dict[PipelineStage, int]) -> list[StageCatch]:
-    """Record how many defects each stage caught before the release (replaces earlier counts)."""
+    """Record how many defects each stage caught before the release, as typed counts: they
+    replace earlier counts, measured ones too, and no measured recount overwrites them."""
     errors = {}
     for stage, caught in counts.items():
         if stage.team_id != release.team_id:
@@ -309,8 +343,68 @@ def stage_catches_report(*, release: Release, counts: dict[PipelineStage, int]) 
     result = []
     for stage, caught in counts.items():
         catch, _ = StageCatch.objects.update_or_create(
-            release=release, stage=stage, defaults={"caught": caught}
+            release=release,
+            stage=stage,
+            defaults={"caught": caught, "source": CatchSource.TYPED},
         )
         result.append(catch)
-    releases_changed_send(team_id=release.team_id)
+    releases_changed_send(team_id=release.team_id, release_ids=[release.pk])
     return result
+
+
+@transaction.atomic
+def stage_catches_typed_clear(*, release: Release, stage_ids: list[int]) -> int:
+    """Drop the typed counts of these stages: the measured count, if any, takes over (the
+    recount follows releases_changed). Measured rows stay. Returns how many were dropped."""
+    dropped, _ = StageCatch.objects.filter(
+        release=release, stage_id__in=stage_ids, source=CatchSource.TYPED
+    ).delete()
+    if dropped:
+        releases_changed_send(team_id=release.team_id, release_ids=[release.pk])
+    return dropped
+
+
+def stage_catches_measured_set(*, team_id: int, counts: dict[tuple[int, int], int | None]) -> int:
+    """Write measured counts, by (release id, stage id), of releases of the team: a number
+    writes or updates the measured row, None deletes it (unknown). A typed row is left as it
+    is, also one typed meanwhile (the writes are conditional on the source). Sends
+    releases_changed (measured) when something changed; returns how many rows changed.
+    Call inside the caller's transaction."""
+    if not counts:
+        return 0
+    release_ids = {r for r, _ in counts}
+    stage_ids = {s for _, s in counts}
+    if Release.objects.filter(pk__in=release_ids).exclude(team_id=team_id).exists():
+        raise ValueError("Measured counts for another team's release.")
+    if PipelineStage.objects.filter(pk__in=stage_ids).exclude(team_id=team_id).exists():
+        raise ValueError("Measured counts for another team's stage.")
+    existing = {
+        (r, s): (pk, caught, source)
+        for pk, r, s, caught, source in StageCatch.objects.filter(
+            release_id__in=release_ids, stage_id__in=stage_ids
+        ).values_list("pk", "release_id", "stage_id", "caught", "source")
+    }
+    measured = StageCatch.objects.filter(source=CatchSource.MEASURED)
+    create, drop, changed = [], [], 0
+    for key, n in counts.items():
+        row = existing.get(key)
+        if row is not None and row[2] != CatchSource.MEASURED:
+            continue  # typed: never overwritten
+        if n is None:
+            if row is not None:
+                drop.append(row[0])
+        elif row is None:
+            create.append(
+                StageCatch(release_id=key[0], stage_id=key[1], caught=n, source="measured")
+            )
+        elif row[1] != n:
+            changed += measured.filter(pk=row[0]).update(caught=n, updated_at=timezone.now())
+    if drop:
+        changed += measured.filter(pk__in=drop).delete()[0]
+    if create:
+        # A typed row written since the read above wins: the measured one is not inserted.
+        StageCatch.objects.bulk_create(create, ignore_conflicts=True)
+        changed += len(create)
+    if changed:
+        releases_changed_send(team_id=team_id, release_ids=sorted(release_ids), measured=True)
+    return changed

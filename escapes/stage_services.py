@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
-from escapes.models import PipelineStage, Release, StageCatch
-from escapes.services import stage_catches_report
+from escapes.models import PipelineStage, Release
+from escapes.services import stage_catches_report, stage_catches_typed_clear
 from escapes.signals import releases_changed_send
 from teams.models import Team
 
@@ -167,9 +167,12 @@ def _in_use_message(stage: PipelineStage, *, escapes: int, actions: int) -> str:
 
 @transaction.atomic
 def release_catches_set(*, release: Release, counts: dict[PipelineStage, int | None]) -> None:
-    """Record caught counts per stage; None means "not reported" and clears an earlier count."""
+    """Record typed caught counts per stage; None means "not typed" and clears an earlier
+    typed count, which gives the stage back to its measured count, if it has one."""
     reported = {stage: n for stage, n in counts.items() if n is not None}
     cleared = [stage.pk for stage, n in counts.items() if n is None]
-    stage_catches_report(release=release, counts=reported)
+    # Cleared first: the recount that reporting announces then sees the stages free.
     if cleared:
-        StageCatch.objects.filter(release=release, stage_id__in=cleared).delete()
+        stage_catches_typed_clear(release=release, stage_ids=cleared)
+    if reported:
+        stage_catches_report(release=release, counts=reported)

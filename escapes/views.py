@@ -1,6 +1,5 @@
 """The escape register: list, detail, create, edit and CSV import."""
 
-import csv
 import hashlib
 from typing import Any
 
@@ -14,12 +13,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from config import csv_safe
 from escapes.csv_import import (
     COLUMNS,
     REQUIRED_COLUMNS,
     CsvImportRefused,
     csv_import,
     csv_preview,
+    folds_from,
     template_rows,
 )
 from escapes.forms import (
@@ -202,9 +203,16 @@ def _import_confirmed(request: HttpRequest, membership: Membership) -> HttpRespo
         messages.error(request, "That preview has expired or was replaced: upload the file again.")
         return redirect("escape_import", team=team.slug)
     try:
-        result = csv_import(team, pending["content"].encode("utf-8"), membership.user)
+        result = csv_import(
+            team, pending["content"].encode("utf-8"), membership.user, folds_from(request.POST)
+        )
     except CsvImportRefused as exc:
-        return _import_page(request, membership, preview=exc.preview, refused=True)
+        confirm_form = None
+        if exc.preview.importable and exc.preview.new_count:  # only a choice is missing
+            confirm_form = CsvConfirmForm(initial={"digest": pending["digest"]})
+        return _import_page(
+            request, membership, preview=exc.preview, refused=True, confirm_form=confirm_form
+        )
     del request.session[_pending_key(membership)]
     skipped = result.existing_count + result.duplicate_count
     messages.success(
@@ -231,5 +239,5 @@ def escape_import(request: HttpRequest, membership: Membership) -> HttpResponse:
 def escape_import_template(request: HttpRequest, membership: Membership) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="leakseal-escapes-template.csv"'
-    csv.writer(response).writerows(template_rows(membership.team))
+    csv_safe.writer(response).writerows(template_rows(membership.team))
     return response

@@ -17,8 +17,9 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from escapes.models import Severity
 from insights import dashboard as numbers
-from insights.dashboard import Dashboard, Durations, StageBox
+from insights.dashboard import CaughtSource, Dashboard, Durations, ReleaseBar, StageBox
 from insights.forms import query_from
+from insights.freshness import freshness
 from teams.api import ApiInput, api_user, membership_for
 from teams.models import Team
 from teams.selectors import teams_for_user
@@ -64,6 +65,12 @@ class StageBoxOut(Schema):
     maximum: float | None
     caught: int | None
     containment: float | None
+    mean: float | None = Field(description="Mean Detection Deficit, seconds (known spans)")
+    p90: float | None = Field(description="P90 of the Detection Deficit, seconds")
+    caught_source: CaughtSource | None = Field(
+        description="Where `caught` came from: measured from CI test results, typed by a "
+        "person, or both (some releases each); null where no count was reported"
+    )
 
 
 class ParetoOut(Schema):
@@ -73,7 +80,7 @@ class ParetoOut(Schema):
     cumulative_share: float
 
 
-class ReleaseOut(Schema):
+class DashboardReleaseOut(Schema):
     release_id: int
     team_slug: str
     version: str
@@ -81,6 +88,11 @@ class ReleaseOut(Schema):
     escapes: int
     caught: int | None
     escape_rate: float | None
+    detection_rate: float | None = Field(description="1 − escape_rate; null when unknown")
+    caught_source: CaughtSource | None = Field(
+        description="Where `caught` came from: measured, typed or both (some stages each); "
+        "null where no count was reported"
+    )
 
 
 class FollowThroughOut(Schema):
@@ -88,6 +100,9 @@ class FollowThroughOut(Schema):
     pushed: int
     done: int
     overdue: int
+    pushed_share: float | None = Field(description="pushed ÷ actions, 0–1; null without actions")
+    done_share: float | None = Field(description="done ÷ actions, 0–1")
+    overdue_share: float | None = Field(description="overdue ÷ actions, 0–1")
     median_days_to_done: float | None
     re_escapes: int
     re_escape_ids: list[int]  # the first 200
@@ -112,14 +127,24 @@ class DashboardOut(Schema):
     weakest_reason: str | None
     pareto_categories: list[ParetoOut]
     pareto_components: list[ParetoOut]
-    releases: list[ReleaseOut]
+    releases: list[DashboardReleaseOut]
     time_in_production: DurationsOut
     follow_through: FollowThroughOut
+    releases_total: int = Field(description="Releases in the range; `releases` has the newest 60")
     problems: dict[str, list[int]] = Field(
         description="Data-problem kind -> the first 200 escape ids"
     )
     problem_counts: dict[str, int] = Field(description="Data-problem kind -> escapes")
-    computed_at: datetime | None = Field(description="How fresh the numbers are")
+    computed_at: datetime | None = Field(
+        description="When the oldest rollup behind these numbers was computed"
+    )
+    changes_up_to: datetime | None = Field(
+        description="The newest change included: the latest rollup's time (the page's "
+        "'Numbers include changes up to')"
+    )
+    pending_teams: list[str] = Field(
+        description="Teams with a change not yet counted (the page's 'still being counted')"
+    )
     stale_teams: list[str] = Field(description="Teams whose numbers are still being computed")
 
 
@@ -129,6 +154,10 @@ def _durations(d: Durations) -> dict[str, Any]:
 
 def _stage(box: StageBox) -> dict[str, Any]:
     return {name: getattr(box, name) for name in StageBoxOut.model_fields}
+
+
+def _release(bar: ReleaseBar) -> dict[str, Any]:
+    return {**vars(bar), "detection_rate": bar.detection_rate}
 
 
 def dashboard_out(board: Dashboard) -> dict[str, Any]:
@@ -159,13 +188,17 @@ def dashboard_out(board: Dashboard) -> dict[str, Any]:
         "weakest_reason": board.weakest_reason,
         "pareto_categories": [vars(i) for i in board.pareto_categories],
         "pareto_components": [vars(i) for i in board.pareto_components],
-        "releases": [vars(r) for r in board.releases],
+        "releases": [_release(r) for r in board.releases],
+        "releases_total": board.releases_total,
         "time_in_production": _durations(board.time_in_production),
         "follow_through": {
             "actions": f.actions,
             "pushed": f.pushed,
             "done": f.done,
             "overdue": f.overdue,
+            "pushed_share": f.share(f.pushed),
+            "done_share": f.share(f.done),
+            "overdue_share": f.share(f.overdue),
             "median_days_to_done": f.median_days_to_done,
             "re_escapes": f.re_escapes,
             "re_escape_ids": list(f.re_escape_ids),
@@ -185,7 +218,11 @@ def _answer(params: DashboardParams, teams: list[Team]) -> dict[str, Any]:
         raise NinjaValidationError(
             [{"type": "invalid", "loc": ["query", p.field], "msg": p.message} for p in problems]
         )
-    return dashboard_out(numbers.dashboard(query, form.snapshot))
+    out = dashboard_out(numbers.dashboard(query, form.snapshot))
+    fresh = freshness(teams)
+    out["changes_up_to"] = fresh.newest
+    out["pending_teams"] = [t.slug for t in fresh.pending]
+    return out
 
 
 @router.get(

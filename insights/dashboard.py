@@ -37,6 +37,8 @@ from insights import (
     rollups,
 )
 from insights.dashboard_types import (
+    CAUGHT_SOURCE_LABELS,
+    CaughtSource,
     Dashboard,
     DashboardQuery,
     Durations,
@@ -47,11 +49,14 @@ from insights.dashboard_types import (
     ReleaseBar,
     Snapshot,
     StageBox,
+    caught_source,
 )
 from teams.models import Team
 from teams.selectors import teams_all
 
 __all__ = [
+    "CAUGHT_SOURCE_LABELS",
+    "CaughtSource",
     "Dashboard",
     "DashboardQuery",
     "Durations",
@@ -168,17 +173,24 @@ class _ReleaseRange:
     def total(self) -> int:
         return sum(len(positions) for _, positions in self.parts)
 
-    def caught_by_stage(self) -> dict[int, int] | None:
+    def caught_by_stage(self) -> tuple[dict[int, int], dict[int, CaughtSource]] | None:
+        """Caught per stage over the range's releases, and where those counts came from."""
         if not self.with_catches:
             return None
         caught: dict[int, int] = defaultdict(int)
+        measured: dict[int, list[bool]] = defaultdict(list)
         for block, positions in self.parts:
             mask = np.isin(block.catch_release, positions)
-            for stage_id, n in zip(
-                block.catch_stage[mask].tolist(), block.catch_caught[mask].tolist(), strict=True
+            for stage_id, n, is_measured in zip(
+                block.catch_stage[mask].tolist(),
+                block.catch_caught[mask].tolist(),
+                block.catch_measured[mask].tolist(),
+                strict=True,
             ):
                 caught[stage_id] += n
-        return caught
+                measured[stage_id].append(is_measured)
+        sources = {sid: source for sid, m in measured.items() if (source := caught_source(m))}
+        return caught, sources
 
 
 def _releases(
@@ -207,10 +219,12 @@ def _releases(
     for release in release_rollups.newest(in_range.parts, MAX_RELEASES):
         escaped = counts.get(release.id, 0)
         bar_caught = None
+        bar_source = None
         if in_range.with_catches:
             mine = release.block.catch_release == release.position
             if mine.any():
                 bar_caught = int(release.block.catch_caught[mine].sum())
+                bar_source = caught_source(release.block.catch_measured[mine].tolist())
         bars.append(
             ReleaseBar(
                 release_id=release.id,
@@ -222,6 +236,7 @@ def _releases(
                 escape_rate=None
                 if bar_caught is None
                 else metrics.escape_rate(escaped, bar_caught),
+                caught_source=bar_source,
             )
         )
     return tuple(bars)

@@ -19,6 +19,7 @@ import numpy as np
 
 from insights import metrics, rollup_blocks, rollup_layout
 from insights.dashboard_types import (
+    CaughtSource,
     DashboardQuery,
     Durations,
     ParetoItem,
@@ -27,7 +28,8 @@ from insights.dashboard_types import (
 )
 
 MAX_PERIODS = 1000  # 19 years of weeks; a longer series is no chart anyone reads
-_QUARTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
+# The box plot (minimum, quartiles, maximum) and the P90, from one partition.
+_BOX_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0, 0.9)
 
 
 def quantiles(values: np.ndarray, fractions: Sequence[float]) -> list[float]:
@@ -230,8 +232,13 @@ def smallest(ids: np.ndarray, k: int) -> list[int]:
 
 
 def stage_boxes(
-    sel: Selected, stages: list[tuple[int, str]], caught: dict[int, int] | None
+    sel: Selected,
+    stages: list[tuple[int, str]],
+    catches: tuple[dict[int, int], dict[int, CaughtSource]] | None,
 ) -> list[StageBox]:
+    """`catches`: caught per stage id and where the counts came from; None: not known (a
+    component or severity filter)."""
+    caught, sources = catches if catches is not None else (None, {})
     count = len(stages) + 1
     escaped = np.bincount(sel.stage, minlength=count)
     known = ~np.isnan(sel.deficit)
@@ -239,7 +246,7 @@ def stage_boxes(
     boxes = []
     for i, (stage_id, name) in enumerate([*stages, (None, metrics.UNATTRIBUTED)]):
         values = groups[i]
-        q = quantiles(values, _QUARTILES) if len(values) else [None] * 5
+        q = quantiles(values, _BOX_FRACTIONS) if len(values) else [None] * 6
         stage_caught = caught.get(stage_id) if caught is not None and stage_id else None
         boxes.append(
             StageBox(
@@ -252,7 +259,12 @@ def stage_boxes(
                 median=q[2],
                 q3=q[3],
                 maximum=q[4],
+                mean=float(values.mean()) if len(values) else None,
+                p90=q[5],
                 caught=stage_caught,
+                caught_source=sources.get(stage_id)
+                if stage_caught is not None and stage_id
+                else None,
                 containment=(
                     None
                     if stage_caught is None

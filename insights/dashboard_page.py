@@ -25,6 +25,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from escapes.models import Category
 from insights.dashboard import (
+    CAUGHT_SOURCE_LABELS,
     Dashboard,
     DashboardQuery,
     Durations,
@@ -113,10 +114,6 @@ def seconds_display(value: float | None) -> str:
     return format_duration(None if value is None else timedelta(seconds=value))
 
 
-def share(part: int, whole: int) -> str:
-    return format_percent(part / whole) if whole else NO_VALUE
-
-
 @dataclass(frozen=True)
 class DurationRow:
     label: str
@@ -177,6 +174,7 @@ class Page:
     category_labels: list[str]
     category_rows: list[Row]
     stages: list[Row]
+    stage_figures: list[DurationRow]
     pareto_categories: list[Row]
     pareto_components: list[Row]
     releases: list[Row]
@@ -212,6 +210,11 @@ def _period_rows(
     return mttd, keys, by_category
 
 
+def source_label(source: str | None) -> str:
+    """Where a caught count came from, as the page says it (docs/metrics.md)."""
+    return NO_VALUE if source is None else CAUGHT_SOURCE_LABELS[source]
+
+
 def _stage_rows(board: Dashboard, linker: Linker) -> list[Row]:
     rows = []
     for i, box in enumerate(board.stages):
@@ -219,12 +222,27 @@ def _stage_rows(board: Dashboard, linker: Linker) -> list[Row]:
         cells = [
             box.n,
             box.known,
-            *(seconds_display(v) for v in (box.minimum, box.q1, box.median, box.q3, box.maximum)),
+            *(seconds_display(v) for v in (box.mean, box.median, box.p90)),
+            *(seconds_display(v) for v in (box.minimum, box.q1, box.q3, box.maximum)),
             NO_VALUE if box.caught is None else box.caught,
             format_percent(box.containment),
+            source_label(box.caught_source),
         ]
         rows.append(Row(box.name, cells, linker.links(stage=stage), f"stage-{i}"))
     return rows
+
+
+def _stage_figures(board: Dashboard) -> list[DurationRow]:
+    """Each stage's mean, median and P90 with n: the figures shown beside the box plot."""
+    return [
+        DurationRow.of(
+            box.name,
+            Durations(n=box.n, known=box.known, mean=box.mean, median=box.median, p90=box.p90),
+            [],
+            f"stage-{i}",
+        )
+        for i, box in enumerate(board.stages)
+    ]
 
 
 def _pareto_rows(items: Sequence[ParetoItem], linker: Linker, kind: str) -> list[Row]:
@@ -251,6 +269,8 @@ def _release_rows(board: Dashboard, linker: Linker) -> list[Row]:
             bar.escapes,
             NO_VALUE if bar.caught is None else bar.caught,
             format_percent(bar.escape_rate),
+            format_percent(bar.detection_rate),
+            source_label(bar.caught_source),
         ]
         rows.append(Row(label, cells, linker.release_links(bar.release_id), f"release-{i}"))
     return rows
@@ -261,9 +281,9 @@ def _follow_rows(board: Dashboard) -> list[Row]:
     days = NO_VALUE if f.median_days_to_done is None else f"{f.median_days_to_done:.1f} d"
     return [
         Row("Preventative actions", [f.actions, ""]),
-        Row("Pushed to a tracker", [f.pushed, share(f.pushed, f.actions)]),
-        Row("Done", [f.done, share(f.done, f.actions)]),
-        Row("Overdue (due date passed, not done)", [f.overdue, share(f.overdue, f.actions)]),
+        Row("Pushed to a tracker", [f.pushed, format_percent(f.share(f.pushed))]),
+        Row("Done", [f.done, format_percent(f.share(f.done))]),
+        Row("Overdue (due date passed, not done)", [f.overdue, format_percent(f.share(f.overdue))]),
         Row("Median days from created to done", [days, ""]),
     ]
 
@@ -296,6 +316,8 @@ def _charts(board: Dashboard, page: Page) -> dict[str, Any]:
         "stages": {
             "names": [s.name for s in board.stages],
             "boxes": [_box(s) for s in board.stages],
+            "mean": [s.mean for s in board.stages],
+            "p90": [s.p90 for s in board.stages],
             "n": [s.n for s in board.stages],
             "containment": [s.containment for s in board.stages],
             "weakest": _weakest_index(board),
@@ -318,6 +340,7 @@ def _charts(board: Dashboard, page: Page) -> dict[str, Any]:
             "labels": [r.label for r in page.releases],
             "escapes": [b.escapes for b in board.releases],
             "rates": [b.escape_rate for b in board.releases],
+            "detection": [b.detection_rate for b in board.releases],
             "hrefs": points(page.releases),
         },
     }
@@ -356,6 +379,7 @@ def build_page(board: Dashboard) -> Page:
         category_labels=[category_label(k) for k in keys],
         category_rows=by_category,
         stages=_stage_rows(board, linker),
+        stage_figures=_stage_figures(board),
         pareto_categories=_pareto_rows(board.pareto_categories, linker, "category"),
         pareto_components=_pareto_rows(board.pareto_components, linker, "component"),
         releases=_release_rows(board, linker),
@@ -380,7 +404,7 @@ def weakest_text(board: Dashboard) -> str:
     if board.weakest_reason == LOWEST_CONTAINMENT:
         return (
             f"{stage.name}: lowest containment, {format_percent(stage.containment)} "
-            f"({stage.caught} caught, {stage.n} escaped)"
+            f"({stage.caught} caught, {source_label(stage.caught_source)}, {stage.n} escaped)"
         )
     return f"{stage.name}: most escapes, {stage.n}, median deficit {seconds_display(stage.median)}"
 

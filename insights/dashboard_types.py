@@ -19,9 +19,12 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from insights import release_rollups, rollup_blocks
+from insights.metrics import CAUGHT_SOURCE_LABELS, CaughtSource, caught_source
 from teams.models import Team
 
 Period = Literal["week", "month"]
+
+__all__ = ["CAUGHT_SOURCE_LABELS", "CaughtSource", "caught_source"]  # re-exported
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class PeriodPoint:
 
 @dataclass(frozen=True)
 class StageBox:
-    """Detection Deficit per pipeline stage as a box plot, with containment where known."""
+    """Detection Deficit per pipeline stage as a box plot, with its mean and P90 (shown beside
+    the median on every screen) and containment where known."""
 
     stage_id: int | None  # None: escapes not attributed to a stage
     name: str
@@ -71,6 +75,9 @@ class StageBox:
     maximum: float | None
     caught: int | None  # defects the stage caught before release, where reported
     containment: float | None  # caught / (caught + escaped)
+    mean: float | None = None  # seconds, over the `known` spans, like Durations.mean
+    p90: float | None = None
+    caught_source: CaughtSource | None = None  # None where nothing was reported
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,12 @@ class ReleaseBar:
     escapes: int
     caught: int | None  # defects caught before release, where reported
     escape_rate: float | None
+    caught_source: CaughtSource | None = None  # None where nothing was reported
+
+    @property
+    def detection_rate(self) -> float | None:
+        """1 − escape rate (docs/metrics.md); None where the escape rate is unknown."""
+        return None if self.escape_rate is None else 1 - self.escape_rate
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,10 @@ class FollowThrough:
     # can be re-escapes, and listing them all cost more than every chart together).
     re_escape_ids: tuple[int, ...]
     re_escapes: int = 0
+
+    def share(self, part: int) -> float | None:
+        """`part` of the actions as a 0–1 fraction; None when there are no actions."""
+        return part / self.actions if self.actions else None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ Every number is the managers' dashboard's (insights/dashboard.py, docs/metrics.m
 - escapes of the week by category and by stage, and the week's MTTD (mean, median, n);
 - the MTTD trend: each of the five weeks (the week and the four before it), and the MTTD of
   the four previous weeks taken together, against which the week's is compared;
-- re-escapes detected in the week;
+- re-escapes detected in the week, and the preventative actions marked done in it (in
+  Leakseal or by their ticket's sync: `done_at` in the week, in each team's zone);
 - follow-through of the escapes of the twelve months up to the week's end (the dashboard's
   default range): actions, done, overdue today.
 
@@ -25,6 +26,7 @@ import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -42,6 +44,7 @@ from notices.preferences import digest_subscriptions
 from notices.schedule import local_slot_passed, scheduled
 from notices.selectors import notice_promised
 from notices.services import notice_enqueue
+from retros.selectors import actions_of_team
 from teams.models import Team
 from teams.selectors import teams_for_user
 
@@ -77,6 +80,7 @@ class Digest:
     trend: Dashboard  # the week and the four before it, week by week
     before: Dashboard  # the four weeks before, together
     year: Dashboard  # twelve months up to the week's end: follow-through
+    done_this_week: int = 0  # actions whose done_at falls in the week
 
     @property
     def categories(self) -> list[tuple[str, int]]:
@@ -129,7 +133,19 @@ def digest_build(teams: tuple[Team, ...], monday: date) -> Digest:
         trend=_board(teams, trend_start, end),
         before=_board(teams, trend_start, start - timedelta(days=1)),
         year=_board(teams, year_start, end),
+        done_this_week=_done_in_week(teams, start, end),
     )
+
+
+def _done_in_week(teams: tuple[Team, ...], start: date, end: date) -> int:
+    """Preventative actions of `teams` done from `start` to `end`, local days of each team."""
+    done = 0
+    for team in teams:
+        zone = ZoneInfo(team.timezone)
+        since = datetime.combine(start, time.min, zone)
+        until = datetime.combine(end + timedelta(days=1), time.min, zone)
+        done += actions_of_team(team.pk).filter(done_at__gte=since, done_at__lt=until).count()
+    return done
 
 
 def chart_png(digest: Digest) -> bytes:

@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, F
@@ -286,6 +286,26 @@ def count_by_category(rows: Iterable[EscapeRow]) -> tuple[CategoryCount, ...]:
     return tuple(result)
 
 
+# Where a caught count came from (docs/metrics.md, "Typed and measured counts"): measured from
+# CI test results, typed by a person, or both (a sum over releases or stages of each kind).
+CaughtSource = Literal["measured", "typed", "both"]
+CAUGHT_SOURCE_LABELS: dict[str, str] = {
+    "measured": "measured",
+    "typed": "typed",
+    "both": "measured and typed",
+}
+
+
+def caught_source(measured: Iterable[bool]) -> CaughtSource | None:
+    """The source of a sum of counts, from whether each was measured; None: no count."""
+    kinds = set(measured)
+    if not kinds:
+        return None
+    if len(kinds) == 2:
+        return "both"
+    return "measured" if True in kinds else "typed"
+
+
 @dataclass(frozen=True)
 class StageStat:
     """A stage (or "Unattributed", stage_id None) and the escapes it should have caught."""
@@ -296,10 +316,26 @@ class StageStat:
     caught: int | None
     containment: float | None
     median_deficit: timedelta | None
+    # The mean and P90 of the same deficits, shown beside the median (docs/metrics.md).
+    mean_deficit: timedelta | None = None
+    p90_deficit: timedelta | None = None
+    caught_source: CaughtSource | None = None  # None where nothing was reported
+
+    @property
+    def caught_source_display(self) -> str:
+        return CAUGHT_SOURCE_LABELS[self.caught_source] if self.caught_source else NO_VALUE
 
     @property
     def median_deficit_display(self) -> str:
         return format_duration(self.median_deficit)
+
+    @property
+    def mean_deficit_display(self) -> str:
+        return format_duration(self.mean_deficit)
+
+    @property
+    def p90_deficit_display(self) -> str:
+        return format_duration(self.p90_deficit)
 
     @property
     def containment_display(self) -> str:
@@ -310,6 +346,7 @@ def stage_stats(
     rows: Sequence[EscapeRow],
     stages: Sequence[tuple[int, str]],
     caught_by_stage: Mapping[int, int],
+    sources: Mapping[int, CaughtSource] | None = None,
 ) -> tuple[StageStat, ...]:
     """Every stage in pipeline order, then "Unattributed"; zeros included.
 
@@ -324,6 +361,7 @@ def stage_stats(
     for stage_id, name in [*stages, (None, UNATTRIBUTED)]:
         escaped = by_stage.get(stage_id, [])
         caught = caught_by_stage.get(stage_id) if stage_id is not None else None
+        deficit = mean_median_p90(deficits_of(escaped))
         result.append(
             StageStat(
                 stage_id=stage_id,
@@ -331,7 +369,12 @@ def stage_stats(
                 escaped=len(escaped),
                 caught=caught,
                 containment=None if caught is None else containment(caught, len(escaped)),
-                median_deficit=mean_median_p90(deficits_of(escaped)).median,
+                median_deficit=deficit.median,
+                mean_deficit=deficit.mean,
+                p90_deficit=deficit.p90,
+                caught_source=(sources or {}).get(stage_id)
+                if stage_id and caught is not None
+                else None,
             )
         )
     return tuple(result)
@@ -396,6 +439,7 @@ class CatchRow(NamedTuple):
     released_at: datetime
     stage_id: int
     caught: int
+    source: str = "typed"  # escapes.models.CatchSource: typed, or measured from CI results
 
 
 def release_escape_rates(
@@ -449,9 +493,12 @@ def build_team_metrics(
     valid, problems = split_escapes(rows)
     deficit = mean_median_p90(deficits_of(valid))
     caught_by_stage: Counter[int] = Counter()
+    measured: dict[int, list[bool]] = defaultdict(list)
     for catch in catches:
         caught_by_stage[catch.stage_id] += catch.caught
-    by_stage = stage_stats(valid, stages, caught_by_stage)
+        measured[catch.stage_id].append(catch.source == "measured")
+    sources = {sid: src for sid, m in measured.items() if (src := caught_source(m))}
+    by_stage = stage_stats(valid, stages, caught_by_stage, sources)
     weakest, reason = weakest_stage(by_stage)
     return TeamMetrics(
         range=date_range,
@@ -484,7 +531,9 @@ def team_metrics(team: Team, start: date, end: date) -> TeamMetrics:
         for values in stage_catches_of_team(team.pk)
         .filter(release__released_at__gte=lower, release__released_at__lt=upper)
         .order_by()
-        .values_list("release_id", "release__version", "release__released_at", "stage_id", "caught")
+        .values_list(
+            "release_id", "release__version", "release__released_at", "stage_id", "caught", "source"
+        )
     ]
     release_ids = sorted({c.release_id for c in catches})
     escapes_by_release = _release_escape_counts(release_ids) if release_ids else {}

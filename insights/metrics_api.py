@@ -13,6 +13,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from insights.metrics import (
     DEFAULT_RANGE_DAYS,
+    CaughtSource,
     DurationSummary,
     StageStat,
     TeamMetrics,
@@ -50,8 +51,16 @@ class StageStatOut(Schema):
     escaped: int = Field(description="Escapes this stage should have caught")
     caught: int | None = Field(description="Defects it caught before release; null if unknown")
     containment: float | None = Field(description="caught ÷ (caught + escaped), 0–1")
+    caught_source: CaughtSource | None = Field(
+        description="Where `caught` came from: measured from CI test results, typed, or both "
+        "(some releases each); null where no count was reported"
+    )
+    mean_deficit_seconds: float | None = Field(description="Mean Detection Deficit")
     median_deficit_seconds: float | None
+    p90_deficit_seconds: float | None
+    mean_deficit_hours: float | None
     median_deficit_hours: float | None
+    p90_deficit_hours: float | None
 
 
 class ReleaseRateOut(Schema):
@@ -123,8 +132,15 @@ def _stage_out(stat: StageStat) -> dict[str, Any]:
         "escaped": stat.escaped,
         "caught": stat.caught,
         "containment": stat.containment,
-        "median_deficit_seconds": _seconds(stat.median_deficit),
-        "median_deficit_hours": _hours(stat.median_deficit),
+        "caught_source": stat.caught_source,
+        **{
+            f"{k}_deficit_seconds": _seconds(getattr(stat, f"{k}_deficit"))
+            for k in ("mean", "median", "p90")
+        },
+        **{
+            f"{k}_deficit_hours": _hours(getattr(stat, f"{k}_deficit"))
+            for k in ("mean", "median", "p90")
+        },
     }
 
 

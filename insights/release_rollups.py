@@ -7,7 +7,10 @@ that was three queries and a fifty-way OR per page; from these rows it is arrays
 Layout. One `ReleaseRollup` row per team (also when it has no release). `columns` holds, back
 to back (little-endian): `RELEASE_COLUMNS` of its releases in (released_at, id) order, then
 `CATCH_COLUMNS` of its stage catches (`meta["catches"]` entries; "release" is the position of
-the release in the first part). `meta["versions"]` are the releases' version strings.
+the release in the first part; "measured" is 1 for a count measured from CI test results,
+0 for a typed one). `meta["versions"]` are the releases' version strings. A row written
+before the "measured" column existed lacks `meta["sources"]`: its counts read as typed until
+the next recompute rewrites it (its digest differs).
 
 Freshness. `release_create`, `stage_catches_report` and `release_catches_set` queue
 `insights.rollup_releases` on commit (`release_rollup_queue`); beat's full recompute rebuilds
@@ -31,6 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.celery import registered_task
+from escapes.models import CatchSource
 from escapes.release_selectors import releases_of_team, stage_catches_of_team
 from insights.models import ReleaseRollup
 from teams.services import team_lock
@@ -45,6 +49,7 @@ CATCH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("stage", "<i8"),  # stage id
     ("caught", "<i8"),
     ("release", "<i4"),  # position of the release in the release columns
+    ("measured", "<i1"),  # 1: measured from CI test results (evidence), 0: typed
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -71,7 +76,7 @@ def _build(team_id: int) -> tuple[int, bytes, dict[str, Any], str]:
     catches = list(
         stage_catches_of_team(team_id)
         .order_by("release_id", "stage_id")
-        .values_list("release_id", "stage_id", "caught")
+        .values_list("release_id", "stage_id", "caught", "source")
     )
     columns = b"".join(
         [
@@ -80,9 +85,10 @@ def _build(team_id: int) -> tuple[int, bytes, dict[str, Any], str]:
             np.asarray([c[1] for c in catches], dtype="<i8").tobytes(),
             np.asarray([c[2] for c in catches], dtype="<i8").tobytes(),
             np.asarray([position[c[0]] for c in catches], dtype="<i4").tobytes(),
+            np.asarray([c[3] == CatchSource.MEASURED for c in catches], dtype="<i1").tobytes(),
         ]
     )
-    meta = {"versions": [r[2] for r in rows], "catches": len(catches)}
+    meta = {"versions": [r[2] for r in rows], "catches": len(catches), "sources": True}
     digest = hashlib.sha1(columns, usedforsecurity=False)
     digest.update(repr(meta).encode())
     return len(rows), columns, meta, digest.hexdigest()
@@ -139,6 +145,7 @@ class ReleaseBlock:
     catch_stage: np.ndarray
     catch_caught: np.ndarray
     catch_release: np.ndarray
+    catch_measured: np.ndarray  # bool per catch: measured (else typed)
 
     def window(self, lower: datetime, upper: datetime) -> slice:
         """The releases released in [lower, upper)."""
@@ -151,16 +158,28 @@ def _decode(
     team_id: int, digest: str, computed_at: datetime, row: Mapping[str, Any]
 ) -> ReleaseBlock:
     raw, n, m = row["columns"], row["releases"], row["meta"]["catches"]
+    catch_layout = CATCH_COLUMNS if row["meta"].get("sources") else CATCH_COLUMNS[:-1]
     arrays: list[np.ndarray] = []
     offset = 0
-    for layout, count in ((RELEASE_COLUMNS, n), (CATCH_COLUMNS, m)):
+    for layout, count in ((RELEASE_COLUMNS, n), (catch_layout, m)):
         for _, dtype in layout:
             array = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
             arrays.append(array)
             offset += array.nbytes
-    ids, released, stage, caught, release = arrays
+    if len(arrays) < len(RELEASE_COLUMNS) + len(CATCH_COLUMNS):
+        arrays.append(np.zeros(m, dtype="<i1"))  # written before sources were kept: typed
+    ids, released, stage, caught, release, measured = arrays
     return ReleaseBlock(
-        team_id, digest, computed_at, ids, released, row["meta"]["versions"], stage, caught, release
+        team_id,
+        digest,
+        computed_at,
+        ids,
+        released,
+        row["meta"]["versions"],
+        stage,
+        caught,
+        release,
+        measured.astype(bool),
     )
 
 

@@ -21,6 +21,7 @@ from insights import dashboard_csv
 from insights.dashboard import Dashboard
 from insights.dashboard_page import numbers_html, weakest_text
 from insights.forms import DashboardForm, QueryProblem, query_from
+from insights.freshness import freshness
 from teams.decorators import team_view
 from teams.models import Membership, Team
 from teams.selectors import teams_for_user
@@ -55,6 +56,7 @@ def _render(
         "query_problems": [p.message for p in problems],
         "weakest_text": weakest_text(board),
         "stale_teams": [t.name for t in teams if t.slug in board.stale_teams],
+        "freshness": freshness(teams),
         "csv_url": csv_url + ("?" + request.GET.urlencode() if request.GET else ""),
         "api_path": (
             f"/api/v1/teams/{team.slug}/dashboard" if team is not None else "/api/v1/dashboard"
@@ -70,7 +72,8 @@ def _csv(request: HttpRequest, teams: Sequence[Team], name: str) -> HttpResponse
     response["Content-Disposition"] = (
         f'attachment; filename="leakseal-dashboard-{name}-{stamp}.csv"'
     )
-    dashboard_csv.write(response, board, notes=[p.message for p in problems])
+    notes = [p.message for p in problems]
+    dashboard_csv.write(response, board, notes=notes, fresh=freshness(teams))
     return response
 
 

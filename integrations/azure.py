@@ -54,6 +54,8 @@ PRIORITY_NAMES = {
 DEFAULT_ESCAPE_TAG = "escape"
 MAX_TITLE = 255  # System.Title's limit
 BATCH = 200  # the most ids GET workitems?ids= takes
+DUPLICATE_LINK = "System.LinkTypes.Duplicate-Forward"  # "Duplicate"; its reverse "Duplicate Of"
+MAX_DUPLICATES = 10  # work items read per tag: more than one is already a finding
 
 
 def ado_priority(value: str) -> int | None:
@@ -252,6 +254,31 @@ class AzureClient:
         if not ids:
             return None
         return self._ticket(self._work_item(str(ids[0])))
+
+    def find_tickets(self, label: str) -> list[Ticket]:
+        # Ordered by id: Azure DevOps numbers work items as it creates them.
+        ids = self._query(self._in_project(f"[System.Tags] CONTAINS {wiql_string(label)}"))
+        items = self._work_items(ids[:MAX_DUPLICATES])
+        items.sort(key=lambda item: int(item.get("id") or 0))
+        return [self._ticket(item) for item in items]
+
+    def link_duplicate(self, duplicate: str, original: str) -> None:
+        # On the original: "Duplicate" (forward) points at the extra one, which then shows
+        # "Duplicate Of" the original.
+        patch = [
+            {
+                "op": "add",
+                "path": "/relations/-",
+                "value": {
+                    "rel": DUPLICATE_LINK,
+                    "url": f"{self.base_url}/_apis/wit/workItems/{duplicate}",
+                    "attributes": {
+                        "comment": "Made twice for one Leakseal action; keep the original"
+                    },
+                },
+            }
+        ]
+        self._call("PATCH", self._project_url(f"wit/workitems/{original}"), body=patch, patch=True)
 
     def next_placement(self) -> Placement:
         return self._placement(self._iterations())

@@ -25,7 +25,9 @@ from config.retry import retry_after_seconds
 MAX_MESSAGE = 1000
 
 
-class TrackerError(Exception):
+class RemoteError(Exception):
+    """A remote service refused or failed: `transient` when trying again later can help."""
+
     def __init__(
         self,
         message: str,
@@ -42,6 +44,10 @@ class TrackerError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class TrackerError(RemoteError):
+    """Jira's or Azure DevOps' answer, worded for the action's card."""
 
 
 class TimeoutSession(requests.Session):

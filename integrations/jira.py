@@ -38,6 +38,8 @@ PAGE = 100
 MAX_PAGES = 50  # 5,000 issues per poll: a runaway intake query stops here, not in memory
 SUMMARY_MAX = 255  # Jira refuses longer summaries
 LINK_TYPE = "Relates"
+DUPLICATE_LINK_TYPE = "Duplicate"  # inward "is duplicated by", outward "duplicates"
+MAX_DUPLICATES = 10  # tickets read per label: more than one is already a finding
 # Data Center renders a sprint as "com.atlassian.greenhopper.service.sprint.Sprint@1a2b[id=3,
 # rapidViewId=1,state=ACTIVE,name=SHOP Sprint 14,...]"; Cloud as an object with a name.
 SPRINT_NAME = re.compile(r"[\[,]name=([^,\]]*)")
@@ -146,11 +148,29 @@ class JiraClient:
         return CheckResult(ok=True, lines=lines, placement=placement)
 
     def find_ticket(self, label: str) -> Ticket | None:
-        jql = f"project = {jql_string(self.connection.project)} AND labels = {jql_string(label)}"
-        issues, names = self._search(jql, fields="*navigable", limit=1)
-        if not issues:
-            return None
-        return self._ticket(issues[0], names)
+        found = self._labelled(label, limit=1)
+        return found[0] if found else None
+
+    def find_tickets(self, label: str) -> list[Ticket]:
+        return self._labelled(label, limit=MAX_DUPLICATES)
+
+    def _labelled(self, label: str, *, limit: int) -> list[Ticket]:
+        jql = (
+            f"project = {jql_string(self.connection.project)} AND labels = {jql_string(label)} "
+            "ORDER BY created ASC"
+        )
+        issues, names = self._search(jql, fields="*navigable", limit=limit)
+        return [self._ticket(issue, names) for issue in issues]
+
+    def link_duplicate(self, duplicate: str, original: str) -> None:
+        # Jira shows the inward issue as "duplicates" the outward one: the outward issue
+        # "is duplicated by" the inward one.
+        link = {
+            "type": {"name": DUPLICATE_LINK_TYPE},
+            "inwardIssue": {"key": duplicate},
+            "outwardIssue": {"key": original},
+        }
+        self._call(self.jira.create_issue_link, link)
 
     def next_placement(self) -> Placement:
         board_id = self.connection.board_id

@@ -5,6 +5,7 @@ only ever decrypted in the process that talks to the tracker; no page or log sho
 """
 
 import secrets
+from datetime import timedelta
 
 from django.db import models
 
@@ -72,6 +73,11 @@ class TrackerConnection(models.Model):
         """The PreventativeAction.tracker / Escape.source value of this connection."""
         return "jira" if self.is_jira else "azure_devops"
 
+    @property
+    def tracker_name(self) -> str:
+        """The tracker as people name it in a sentence: "Jira" or "Azure DevOps"."""
+        return "Jira" if self.is_jira else "Azure DevOps"
+
     # Secrets: set in clear, stored encrypted, read back only where a tracker call needs them.
     @property
     def token(self) -> str:
@@ -115,9 +121,19 @@ class TicketPush(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set while the push waits out a tracker's Retry-After longer than a task countdown may
+    # be: no task is queued for it; the sweep queues one once this time has passed.
+    rate_limited_until = models.DateTimeField(null=True, blank=True)
+    # The time spent waiting out trackers' Retry-Afters: MAX_PUSH_AGE does not count it, so
+    # an hour's rate limit obeyed does not use up the push's own time to succeed.
+    rate_limit_waited = models.DurationField(default=timedelta(0))
     leased_until = models.DateTimeField(null=True, blank=True)
     first_queued_at = models.DateTimeField(auto_now_add=True)
     last_error = models.TextField(blank=True)
+    # When the last create was sent whose answer never came (a timeout, a dropped connection):
+    # the ticket may exist without the search showing it yet. Until TRACKER_SEARCH_LAG has
+    # passed, a retry only searches; after it, the label search decides.
+    create_sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -125,6 +141,31 @@ class TicketPush(models.Model):
 
     def __str__(self) -> str:
         return f"push of action {self.action_id} ({self.state})"
+
+
+class ConnectionEvent(models.Model):
+    """A line of the connection's log, shown on its page: what the sync found that a person
+    must know (two tickets carrying one action's label, and what was done about it)."""
+
+    connection = models.ForeignKey(
+        TrackerConnection, on_delete=models.CASCADE, related_name="events"
+    )
+    action = models.ForeignKey(
+        PreventativeAction, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # What the line is about, so a finding is logged once (e.g. "duplicate:SHOP-12").
+    subject = models.CharField(max_length=200)
+    message = models.TextField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "subject"], name="connection_event_once")
+        ]
+        indexes = [models.Index(fields=["connection", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.subject} on connection {self.connection_id}"
 
 
 class WebhookDelivery(models.Model):
@@ -144,3 +185,74 @@ class WebhookDelivery(models.Model):
                 fields=["connection", "delivery_id"], name="webhook_delivery_once"
             )
         ]
+
+
+class ConfluenceDeployment(models.TextChoices):
+    CLOUD = "cloud", "Confluence Cloud"
+    DATA_CENTER = "data_center", "Confluence Data Center"
+
+
+class ConfluenceConnection(models.Model):
+    """Where a team's closed retros are published: a space and a parent page in Confluence.
+
+    Cloud signs in with an account email and an API token (Basic); Data Center with a personal
+    access token (Bearer). The token is stored encrypted and never shown again.
+    """
+
+    team = models.OneToOneField(
+        Team, on_delete=models.CASCADE, related_name="confluence_connection"
+    )
+    deployment = models.CharField(max_length=16, choices=ConfluenceDeployment.choices)
+    # Cloud: the site (https://acme.atlassian.net; /wiki is added). Data Center: the base URL
+    # with its context path if it has one (https://wiki.acme.internal/confluence).
+    base_url = models.URLField(max_length=300)
+    account_email = models.EmailField(blank=True)
+    token_encrypted = models.TextField(blank=True)
+    space_key = models.CharField(max_length=255)
+    # The parent page, as found on the server when the connection was saved.
+    parent_id = models.CharField(max_length=40)
+    parent_title = models.CharField(max_length=255)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_deployment_display()} space {self.space_key} for {self.team}"
+
+    @property
+    def cloud(self) -> bool:
+        return self.deployment == ConfluenceDeployment.CLOUD
+
+    @property
+    def where(self) -> str:
+        return f"space {self.space_key}, under “{self.parent_title}”"
+
+    @property
+    def token(self) -> str:
+        return crypto.decrypt(self.token_encrypted) if self.token_encrypted else ""
+
+    @token.setter
+    def token(self, value: str) -> None:
+        self.token_encrypted = crypto.encrypt(value) if value else ""
+
+
+class SummaryPage(models.Model):
+    """The Confluence page of one closed retro's summary, and how often it was published.
+
+    Written when a publish is promised (close, or an admin's "Publish again": `publishes` is
+    the number of that promise, part of its notice's occasion) and when one succeeds (the
+    page's id, address and version).
+    """
+
+    retro = models.OneToOneField(
+        "retros.Retrospective", on_delete=models.CASCADE, related_name="summary_page"
+    )
+    publishes = models.PositiveIntegerField(default=0)
+    space_key = models.CharField(max_length=255, blank=True)
+    page_id = models.CharField(max_length=40, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    version = models.PositiveIntegerField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"summary page of retro {self.retro_id}"

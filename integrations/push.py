@@ -11,22 +11,33 @@ Exactly one ticket per action, whatever fails:
 * an attempt number travels with each task, so a task from an older retry chain (or one
   made stale by a person's Retry) returns without calling the tracker;
 * neither tracker has an idempotency key, so every try first searches for its own label:
-  a try whose create timed out after the tracker made the ticket adopts it next time.
+  a try whose create timed out after the tracker made the ticket adopts it next time;
+* both trackers' searches lag behind their creates (eventually consistent), so a create
+  whose answer was lost is not repeated until the search has had TRACKER_SEARCH_LAG seconds
+  to show its ticket (`create_sent_at`); whatever still slips through, two tickets with one
+  label, the status sync finds and links as duplicates (integrations/sync.py).
 
 Transient tracker errors come back as `PushRetry` (the task reschedules itself with the
-countdown of `retry_countdown`); permanent ones fail the push at once with the tracker's own
-message, which the board shows beside a Retry button (`action_push_retry`).
+countdown of `retry_countdown`), except a Retry-After longer than a countdown may be (half
+the broker's visibility timeout): that wait is obeyed up to TRACKER_RETRY_AFTER_MAX, with no
+task waiting; `rate_limited_until` holds its end and the sweep queues the push then, while
+the action says "Waiting for Jira's rate limit until HH:MM". Permanent ones fail the push at
+once with the tracker's own message, which the board shows beside a Retry button
+(`action_push_retry`).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -41,23 +52,27 @@ from integrations.models import OutboxState, TicketPush, TrackerConnection
 from integrations.trackers import Placement, Ticket, TicketDraft, TrackerClient
 from notices.chat import chat_notices_enqueue
 from notices.models_chat import ChatEvent
+from retros.chat_notices import retro_tickets_chat
 from retros.models import Phase, PreventativeAction, PushState, Retrospective, Why
 from retros.selectors import action_by_pk, actions_of_retro, retro_of_action, whys_of_action
-from retros.services import action_tracker_update
+from retros.services import action_retro_lock, action_tracker_update
 
 log = logging.getLogger(__name__)
 
 # --- The retry policy (the task applies it; see `retry_countdown`).
 
 MAX_RETRIES = 8  # tries after the first; the task's own max_retries is the same number
-MAX_PUSH_AGE = timedelta(hours=1)  # no retry once the push has been pending this long
+# No retry once the push has been pending this long, the rate-limit waits it obeyed aside.
+MAX_PUSH_AGE = timedelta(hours=1)
 # Seconds; lowered to half the broker's visibility timeout if smaller. A minute keeps the last
 # ticket of a retro from landing long after the others (bench/tracker_push.py: the tail of
 # backed-off pushes decides when a retro is fully pushed).
 COUNTDOWN_MAX = 60.0
-# A push makes at most this many tracker calls: find (a search and, on Azure DevOps, a read),
-# sprints or iterations (maybe two pages), create, place, link — with margin.
-CALLS_PER_PUSH = 8
+# A worker's hold on a push: short, and renewed every LEASE_RENEW_EVERY seconds while its
+# tracker calls run (`_LeaseKept`), so a push whose worker died is free again within
+# LEASE and the sweep (every 30 s) queues it: it resumes within a minute of the death.
+LEASE = timedelta(seconds=20)
+LEASE_RENEW_EVERY = 5.0
 
 # --- The sweep (beat runs `integrations.outbox_sweep` every 30 s).
 
@@ -93,9 +108,9 @@ class Pushed:
 
 
 def lease_length() -> timedelta:
-    """Longer than the slowest push can take: every call of it hitting both timeouts."""
-    per_call = settings.TRACKER_CONNECT_TIMEOUT + settings.TRACKER_READ_TIMEOUT
-    return timedelta(seconds=per_call * CALLS_PER_PUSH + 30)
+    """How long a lease lasts unless the worker holding it renews it (it does, every
+    LEASE_RENEW_EVERY seconds, for as long as its tracker calls run)."""
+    return LEASE
 
 
 def countdown_cap() -> float:
@@ -235,6 +250,8 @@ def _reset_outbox(action: PreventativeAction, connection: TrackerConnection) -> 
             "state": OutboxState.PENDING,
             "attempts": 0,
             "next_attempt_at": None,
+            "rate_limited_until": None,
+            "rate_limit_waited": timedelta(0),
             "leased_until": None,
             "last_error": "",
             "first_queued_at": timezone.now(),
@@ -275,6 +292,12 @@ def action_push_retry(*, action: PreventativeAction) -> TicketPush:
         raise ValidationError("This action was deleted meanwhile.", code="gone")
     if fresh.push_state == PushState.PUSHED:
         raise ValidationError(f"This action is already in the tracker as {fresh.external_key}.")
+    if fresh.done_at is not None:
+        # Marked done in Leakseal (retros/follow_through.py): a ticket now would be an open
+        # one whose status would reopen the action. Reopen it first to push it.
+        raise ValidationError(
+            "This action was marked done in Leakseal; reopen it first to push it.", code="done"
+        )
     connection = TrackerConnection.objects.filter(team_id=retro.team_id).first()
     if connection is None:
         raise ValidationError(NO_CONNECTION_MESSAGE, code="no_connection")
@@ -288,30 +311,44 @@ def outbox_sweep() -> int:
     """Queue the pending pushes whose task was lost. Returns how many it queued.
 
     Lost means: never started a minute after it was written (the enqueue failed on commit,
-    or its worker died before the first try), or its scheduled retry is well overdue. A row
-    a worker is on (a live lease) is left alone. `next_attempt_at` is moved to now, so the
-    next sweeps wait for this task instead of queueing it again and again.
+    or its worker died before the first try), or its scheduled retry is well overdue. A push
+    that waited out a tracker's long Retry-After has no task at all: it is queued once the
+    wait is over. A row a worker is on (a live lease) is left alone. `next_attempt_at` is
+    moved to now, so the next sweeps wait for this task instead of queueing it again and again.
     """
     now = timezone.now()
     lease_free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
     never_ran = Q(next_attempt_at__isnull=True, first_queued_at__lt=now - NEVER_RAN_AFTER)
     overdue = Q(next_attempt_at__lt=now - RETRY_LATE_AFTER)
+    waited = Q(rate_limited_until__lte=now)
+    # A lease that ran out: a live worker renews its lease, so its worker died mid-push.
+    orphaned = Q(leased_until__lt=now)
+    due = never_ran | overdue | waited | orphaned
     rows = list(
         TicketPush.objects.filter(state=OutboxState.PENDING)
         .filter(lease_free)
-        .filter(never_ran | overdue)
+        .filter(due)
         .order_by("first_queued_at")
-        .values_list("pk", "attempts")[:SWEEP_BATCH]
+        .values_list("pk", "attempts", "leased_until", "action_id")[:SWEEP_BATCH]
     )
     queued = 0
-    for push_id, attempts in rows:
+    for push_id, attempts, leased_until, action_id in rows:
         # Only the sweep that moves the row queues it: two beats running at once do not.
-        claimed = (
-            TicketPush.objects.filter(pk=push_id, state=OutboxState.PENDING, attempts=attempts)
-            .filter(lease_free)
-            .filter(never_ran | overdue)
-            .update(next_attempt_at=now)
-        )
+        with transaction.atomic():
+            claimed = (
+                TicketPush.objects.filter(pk=push_id, state=OutboxState.PENDING, attempts=attempts)
+                .filter(lease_free)
+                .filter(due)
+                .update(next_attempt_at=now, rate_limited_until=None, leased_until=None)
+            )
+            if claimed and leased_until is not None:
+                log.warning("push %s: its worker stopped mid-push; queued again", push_id)
+                action_tracker_update(
+                    action_id=action_id,
+                    push_state=PushState.QUEUED,
+                    last_error=f"Waiting for a worker: the one pushing it stopped; queued "
+                    f"again at {_team_time(push_id, now)}.",
+                )
         if claimed:
             _enqueue(push_id, attempts)
             queued += 1
@@ -330,7 +367,12 @@ def _take_lease(push_id: int, attempt: int | None) -> str:
     if attempt is not None:
         rows = rows.filter(attempts=attempt)
     lease_free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-    if rows.filter(lease_free).update(leased_until=now + lease_length()):
+    # A task that turns up while the tracker's rate limit lasts (a redelivered one) leaves:
+    # the sweep queues the push when the wait is over.
+    not_waiting = Q(rate_limited_until__isnull=True) | Q(
+        rate_limited_until__lte=now + timedelta(seconds=1)
+    )
+    if rows.filter(lease_free).filter(not_waiting).update(leased_until=now + lease_length()):
         return ""
     push = TicketPush.objects.filter(pk=push_id).first()
     if push is None:
@@ -339,7 +381,81 @@ def _take_lease(push_id: int, attempt: int | None) -> str:
         return str(push.state)
     if attempt is not None and push.attempts != attempt:
         return "stale"
+    if push.rate_limited_until is not None and push.rate_limited_until > now:
+        return "rate limited"
     return "busy"
+
+
+class _LeaseKept:
+    """Renews the push's lease from a thread while the tracker calls run, every
+    LEASE_RENEW_EVERY seconds; stops when the block ends or the lease is no longer this
+    worker's (it ran out and another took it: then this worker's outcome is the one that
+    lands last, as before heartbeats)."""
+
+    def __init__(self, push_id: int, until: datetime | None) -> None:
+        self.push_id = push_id
+        self.until = until
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._renew, name=f"push-{push_id}-lease")
+        self.thread.daemon = True
+
+    def __enter__(self) -> _LeaseKept:
+        if self.until is not None:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=LEASE_RENEW_EVERY)
+
+    def _renew(self) -> None:
+        try:
+            while not self.done.wait(LEASE_RENEW_EVERY):
+                until = timezone.now() + lease_length()
+                renewed = TicketPush.objects.filter(
+                    pk=self.push_id, state=OutboxState.PENDING, leased_until=self.until
+                ).update(leased_until=until)
+                if not renewed:
+                    if not self.done.is_set():
+                        log.warning("push %s: its lease is no longer this worker's", self.push_id)
+                    return
+                self.until = until
+        except Exception:
+            log.exception("push %s: could not renew its lease", self.push_id)
+        finally:
+            db_connection.close()  # this thread's own connection
+
+
+def _team_time(push_id: int, when: datetime) -> str:
+    """`when` as HH:MM:SS in the push's team's time zone."""
+    zone_name = (
+        TicketPush.objects.filter(pk=push_id)
+        .values_list("action__retro__team__timezone", flat=True)
+        .first()
+    )
+    return f"{when.astimezone(ZoneInfo(zone_name or 'UTC')):%H:%M:%S}"
+
+
+def push_waits_for_worker(*, push_id: int) -> float | None:
+    """A task found another worker's lease on the push: in practice the worker died mid-push
+    (reject_on_worker_lost hands its message on at once). Tell the action, and return the
+    seconds until the task should come back (None: no lease any more, nothing to wait for).
+    """
+    left = lease_left(push_id=push_id)
+    if left is None:
+        return None
+    action_id = TicketPush.objects.filter(pk=push_id).values_list("action_id", flat=True).first()
+    if action_id is not None:
+        at = _team_time(push_id, timezone.now() + timedelta(seconds=left))
+        with transaction.atomic():
+            action_tracker_update(
+                action_id=action_id,
+                push_state=PushState.QUEUED,
+                last_error=f"Waiting for a worker: if the one pushing it stopped, another "
+                f"takes over at {at}.",
+            )
+    return min(left + 1, countdown_cap())
 
 
 def lease_left(*, push_id: int) -> float | None:
@@ -354,8 +470,41 @@ def lease_left(*, push_id: int) -> float | None:
     return max(0.0, (until - timezone.now()).total_seconds())
 
 
-def _push_ticket(client: TrackerClient, draft: TicketDraft) -> Pushed:
-    """Find the ticket an earlier try made, else create it; either way in its sprint."""
+class SearchLagging(Exception):
+    """A create whose answer was lost is too recent for the search to have shown its ticket."""
+
+    def __init__(self, *, sent_at: datetime, remaining: float) -> None:
+        super().__init__(f"create sent at {sent_at:%H:%M:%S} UTC")
+        self.sent_at = sent_at
+        self.remaining = remaining
+
+
+# A create answered by none of these may have made the ticket: no answer at all (a timeout,
+# a dropped connection), or a gateway's 502/504 for a tracker that may have acted meanwhile.
+AMBIGUOUS_STATUSES = frozenset({None, 502, 504})
+
+
+def search_lag() -> timedelta:
+    return timedelta(seconds=float(getattr(settings, "TRACKER_SEARCH_LAG", 60.0)))
+
+
+def _create_sent(push_id: int, at: datetime | None) -> None:
+    """Note (committed at once) that a create is on its way, or that it was answered."""
+    TicketPush.objects.filter(pk=push_id).update(create_sent_at=at)
+
+
+def _push_ticket(
+    client: TrackerClient,
+    draft: TicketDraft,
+    *,
+    push_id: int | None = None,
+    create_sent_at: datetime | None = None,
+) -> Pushed:
+    """Find the ticket an earlier try made, else create it; either way in its sprint.
+
+    `create_sent_at`: when an earlier try sent a create that was never answered. Until the
+    search has had `search_lag()` to show that ticket, nothing is created (SearchLagging).
+    """
     existing = client.find_ticket(draft.label)
     if existing is not None:
         if existing.sprint:
@@ -364,8 +513,21 @@ def _push_ticket(client: TrackerClient, draft: TicketDraft) -> Pushed:
         if placement.ref:
             client.place(existing, placement)
         return Pushed(existing, placement)
+    if create_sent_at is not None:
+        seen_by = create_sent_at + search_lag()
+        remaining = (seen_by - timezone.now()).total_seconds()
+        if remaining > 0:
+            raise SearchLagging(sent_at=create_sent_at, remaining=remaining)
     placement = client.next_placement()
-    ticket = client.create_ticket(draft, placement)
+    if push_id is not None:
+        # Before the request leaves: a worker killed while it is out leaves the mark too.
+        _create_sent(push_id, timezone.now())
+    try:
+        ticket = client.create_ticket(draft, placement)
+    except TrackerError as exc:
+        if push_id is not None and exc.status not in AMBIGUOUS_STATUSES:
+            _create_sent(push_id, None)  # the tracker's own answer: it made nothing
+        raise
     if placement.ref:
         client.place(ticket, placement)
     return Pushed(ticket, placement)
@@ -374,7 +536,11 @@ def _push_ticket(client: TrackerClient, draft: TicketDraft) -> Pushed:
 @transaction.atomic
 def _mark_done(push: TicketPush, pushed: Pushed) -> None:
     TicketPush.objects.filter(pk=push.pk).update(
-        state=OutboxState.DONE, leased_until=None, last_error="", updated_at=timezone.now()
+        state=OutboxState.DONE,
+        leased_until=None,
+        last_error="",
+        create_sent_at=None,
+        updated_at=timezone.now(),
     )
     # A pushed action's last_error holds the placement's warning ("no sprint: backlog"),
     # the one thing about a successful push a person must still see.
@@ -387,6 +553,7 @@ def _mark_done(push: TicketPush, pushed: Pushed) -> None:
         external_status=pushed.ticket.status,
         last_error=pushed.placement.warning,
     )
+    _tickets_chat_when_settled(push.action_id)
 
 
 @transaction.atomic
@@ -403,6 +570,32 @@ def _mark_failed(
     )
     action_tracker_update(action_id=action_id, push_state=PushState.FAILED, last_error=message)
     _push_failed_chat(push_id, action_id, message)
+    _tickets_chat_when_settled(action_id)
+
+
+def _tickets_chat_when_settled(action_id: int) -> None:
+    """Once no action of the retro still waits for its ticket, post the tickets to chat.
+
+    Call in the transaction that settles a push (done or failed for good), after its outbox
+    row is written. Two workers may settle a retro's last two pushes at the same moment; were
+    each to check with only its own write visible, each would see the other push pending and
+    neither would post. So the check runs under the retro's row lock: every settlement takes
+    it after writing its own push (`action_tracker_update` takes it too, in that same order),
+    so they queue on it, and the last to get it sees every other settlement committed (each
+    statement of a READ COMMITTED transaction reads what committed before it began). The
+    retro row rather than the sibling pushes' rows: each worker already holds its own push's
+    row, so locking the siblings' would deadlock two workers on each other's, and it would
+    hold up their lease renewals. Should two settlements both see the retro settled (a Retry
+    settling after the notice went), the notice's occasion is unique per channel: one post.
+    """
+    action = action_by_pk(action_id).first()
+    retro = action_retro_lock(action=action) if action is not None else None
+    if retro is None:
+        return
+    waiting = Q(push__isnull=True) | Q(push__state=OutboxState.PENDING)
+    if actions_of_retro(retro).filter(waiting).exists():
+        return
+    retro_tickets_chat(retro)
 
 
 def _push_failed_chat(push_id: int, action_id: int, message: str) -> None:
@@ -431,16 +624,107 @@ def _push_failed_chat(push_id: int, action_id: int, message: str) -> None:
     )
 
 
+def duration_words(seconds: float) -> str:
+    """ "1 hour", "90 minutes", "75 seconds": a wait as a person reads it."""
+    seconds = round(seconds)
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    if seconds >= 120:
+        minutes = round(seconds / 60)
+        return f"{minutes} minutes"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def retry_after_max() -> float:
+    """The longest Retry-After a push obeys (settings.TRACKER_RETRY_AFTER_MAX, seconds)."""
+    return float(settings.TRACKER_RETRY_AFTER_MAX)
+
+
+def _wait_note(push: TicketPush, message: str, retry_after: float | None, until: datetime) -> str:
+    """What the action says while the push waits for its next try."""
+    if retry_after is None:
+        return f"Will try again: {message}"
+    connection = push.connection
+    tracker = connection.tracker_name if connection is not None else "the tracker"
+    zone = ZoneInfo(connection.team.timezone) if connection is not None else UTC
+    local = until.astimezone(zone)
+    when = (
+        f"{local:%H:%M}"
+        if local.date() == timezone.now().astimezone(zone).date()
+        else (f"{local:%H:%M} on {local:%d %b}")
+    )
+    note = f"Waiting for {tracker}'s rate limit until {when}"
+    if retry_after > retry_after_max():
+        note += (
+            f": {tracker} asked to wait {duration_words(retry_after)}, longer than the "
+            f"{duration_words(retry_after_max())} Leakseal waits at most"
+        )
+    return f"{note}. ({message})"
+
+
+def _too_old(push: TicketPush, now: datetime) -> bool:
+    """Pending longer than MAX_PUSH_AGE, not counting the rate limits it waited out."""
+    return now - push.first_queued_at - push.rate_limit_waited > MAX_PUSH_AGE
+
+
 def _after_transient(push: TicketPush, message: str, retry_after: float | None) -> str:
-    """Schedule the next try (raising PushRetry), or give up once the bounds are reached."""
+    """Schedule the next try, or give up once the bounds are reached.
+
+    A wait a task countdown may hold raises PushRetry; a longer Retry-After (up to
+    TRACKER_RETRY_AFTER_MAX) sets `rate_limited_until` and returns "rate limited": the sweep
+    queues the push once it has passed.
+    """
     now = timezone.now()
     attempt = push.attempts + 1
-    if attempt > MAX_RETRIES or now - push.first_queued_at > MAX_PUSH_AGE:
+    if attempt > MAX_RETRIES or _too_old(push, now):
         given_up = f"{message} (gave up after {attempt} tries)"
         _mark_failed(push.pk, push.action_id, given_up, attempts=attempt)
         log.warning("push %s failed for good: %s", push.pk, given_up)
         return "failed"
-    countdown = retry_countdown(attempt=attempt, retry_after=retry_after)
+    long_wait = retry_after is not None and retry_after > countdown_cap()
+    if long_wait:
+        countdown = min(float(retry_after or 0.0), retry_after_max())
+    else:
+        countdown = retry_countdown(attempt=attempt, retry_after=retry_after)
+    until = now + timedelta(seconds=countdown)
+    with transaction.atomic():
+        TicketPush.objects.filter(pk=push.pk).update(
+            attempts=attempt,
+            next_attempt_at=until,
+            rate_limited_until=until if long_wait else None,
+            rate_limit_waited=push.rate_limit_waited
+            + (timedelta(seconds=countdown) if long_wait else timedelta(0)),
+            leased_until=None,
+            last_error=message,
+            updated_at=now,
+        )
+        action_tracker_update(
+            action_id=push.action_id,
+            push_state=PushState.QUEUED,
+            last_error=_wait_note(push, message, retry_after, until),
+        )
+    if long_wait:
+        log.info("push %s: rate limited; the sweep queues it at %s", push.pk, until.isoformat())
+        return "rate limited"
+    raise PushRetry(countdown=countdown, attempt=attempt, message=message)
+
+
+def _await_search(push: TicketPush, lagging: SearchLagging) -> str:
+    """Try again once the search has had its time to show the ticket; create nothing now.
+
+    The wait counts as a try, as it does for the task's own retry bound (with the default
+    lag and countdown cap it is one try). Past the bounds, the push fails like any other.
+    """
+    now = timezone.now()
+    attempt = push.attempts + 1
+    message = (
+        f"The tracker did not answer the create sent at {lagging.sent_at:%H:%M:%S} UTC; "
+        "waiting for its search to show whether the ticket was made before making it again"
+    )
+    if attempt > MAX_RETRIES or _too_old(push, now):
+        return _after_transient(push, message, None)
+    countdown = min(max(lagging.remaining, 1.0), countdown_cap())
     with transaction.atomic():
         TicketPush.objects.filter(pk=push.pk).update(
             attempts=attempt,
@@ -450,9 +734,7 @@ def _after_transient(push: TicketPush, message: str, retry_after: float | None) 
             updated_at=now,
         )
         action_tracker_update(
-            action_id=push.action_id,
-            push_state=PushState.QUEUED,
-            last_error=f"Will try again: {message}",
+            action_id=push.action_id, push_state=PushState.QUEUED, last_error=message
         )
     raise PushRetry(countdown=countdown, attempt=attempt, message=message)
 
@@ -481,7 +763,15 @@ def action_push(*, push_id: int, attempt: int | None = None) -> str:
         return "failed"
     action_tracker_update(action_id=action.pk, push_state=PushState.PUSHING)
     try:
-        pushed = _push_ticket(client_for(connection), ticket_draft(action, connection))
+        with _LeaseKept(push.pk, push.leased_until):
+            pushed = _push_ticket(
+                client_for(connection),
+                ticket_draft(action, connection),
+                push_id=push.pk,
+                create_sent_at=push.create_sent_at,
+            )
+    except SearchLagging as lagging:
+        return _await_search(push, lagging)
     except TrackerError as exc:
         if exc.transient:
             return _after_transient(push, exc.message, exc.retry_after)

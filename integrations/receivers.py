@@ -2,17 +2,25 @@
 
 from typing import Any
 
+from integrations.confluence_publish import publishing_of, summary_publish_queue
 from integrations.models import TrackerConnection
 from integrations.push import pushes_queue
 from integrations.selectors import connection_for_team
 from retros.models import Retrospective
-from retros.signals import TrackerTarget
+from retros.signals import SummaryPublishing, TrackerTarget
 from teams.models import Team
 
 
 def on_retro_closed(*, retro: Retrospective, **_: Any) -> None:
-    """The closing retro's actions get their outbox rows in the close's transaction."""
+    """The closing retro's actions get their outbox rows in the close's transaction, and its
+    summary its Confluence notice when the team publishes there."""
     pushes_queue(retro=retro)
+    summary_publish_queue(retro=retro)
+
+
+def on_summary_publishing_asked(*, retro: Retrospective, **_: Any) -> SummaryPublishing:
+    """Whether the retro's summary is published to Confluence, where, and how it went."""
+    return publishing_of(retro)
 
 
 def on_tracker_target_asked(*, team: Team, **_: Any) -> TrackerTarget | None:

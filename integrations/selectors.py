@@ -3,13 +3,22 @@
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
-from integrations.models import TrackerConnection
+from integrations.models import ConnectionEvent, TrackerConnection
 from teams.models import Team
 
 
 def connection_for_team(team: Team) -> TrackerConnection | None:
     """The team's connection, or None when it has not connected a tracker."""
     return TrackerConnection.objects.select_related("team").filter(team=team).first()
+
+
+def connection_events(connection: TrackerConnection, limit: int = 20) -> list[ConnectionEvent]:
+    """The newest lines of the connection's log (what the sync found), newest first."""
+    return list(
+        ConnectionEvent.objects.filter(connection=connection)
+        .select_related("action")
+        .order_by("-at", "-pk")[:limit]
+    )
 
 
 def webhook_url(connection: TrackerConnection) -> str:

@@ -36,16 +36,20 @@ from escapes.services import (
     ESCAPE_FIELDS,
     escape_build,
     escape_create,
-    escape_seal,
-    escape_unseal,
     escape_update,
 )
 from integrations.clients import client_for
 from integrations.http import TrackerError
-from integrations.models import TrackerConnection, WebhookDelivery
-from integrations.trackers import RemoteIssue, Ticket
-from retros.models import PreventativeAction, PushState
-from retros.selectors import action_by_pk, actions_of_escape, actions_of_team
+from integrations.models import (
+    ConnectionEvent,
+    OutboxState,
+    TicketPush,
+    TrackerConnection,
+    WebhookDelivery,
+)
+from integrations.trackers import RemoteIssue, Ticket, TrackerClient
+from retros.models import DUPLICATE_NOTE, PreventativeAction, PushState
+from retros.selectors import action_by_pk, actions_of_team
 from retros.services import action_retro_lock, action_tracker_update
 
 log = logging.getLogger(__name__)
@@ -90,18 +94,10 @@ def ticket_status_apply(*, action: PreventativeAction, ticket: Ticket) -> Preven
         fields["done_at"] = timezone.now()
     elif not ticket.done and fresh.done_at is not None:
         fields["done_at"] = None
-    updated = action_tracker_update(action_id=fresh.pk, **fields)
-    if updated is None:
-        return None
-    # (action_tracker_update queues the escape's rollup for the follow-through.)
-    if updated.done_at is not None:
-        escape_seal(escape=fresh.escape, at=updated.done_at)
-    elif (
-        "done_at" in fields
-        and not actions_of_escape(fresh.escape_id).filter(done_at__isnull=False).exists()
-    ):
-        escape_unseal(escape=fresh.escape)
-    return updated
+    # action_tracker_update seals or unseals the escape when `done_at` changed (the one rule,
+    # shared with marking done in Leakseal: retros.services.action_seal_follow) and queues the
+    # escape's rollup for the follow-through.
+    return action_tracker_update(action_id=fresh.pk, **fields)
 
 
 def _open_actions(connection: TrackerConnection) -> list[PreventativeAction]:
@@ -144,6 +140,107 @@ def status_poll(*, connection: TrackerConnection) -> int:
         read += 1
     TrackerConnection.objects.filter(pk=connection.pk).update(last_status_poll_at=started)
     return read
+
+
+# --- Duplicates: two tickets carrying one action's label.
+
+# A duplicate can only be made around the push (a lost create answer, a search lagging behind
+# it), so the sync looks at the actions pushed this recently, on every poll.
+DUPLICATE_WATCH = timedelta(days=1)
+
+
+def _recently_pushed(connection: TrackerConnection) -> list[PreventativeAction]:
+    since = timezone.now() - DUPLICATE_WATCH
+    pushed_ids = TicketPush.objects.filter(
+        connection=connection, state=OutboxState.DONE, updated_at__gte=since
+    ).values_list("action_id", flat=True)
+    return list(
+        actions_of_team(connection.team_id)
+        .filter(pk__in=pushed_ids, push_state=PushState.PUSHED)
+        .exclude(external_key="")
+        .order_by("pk")
+    )
+
+
+@transaction.atomic
+def _duplicate_record(
+    *, connection: TrackerConnection, action: PreventativeAction, extra: str, kept: str
+) -> bool:
+    """Log the duplicate on the connection and tell it on the action; False if logged before."""
+    word = "issue" if connection.is_jira else "work item"
+    message = (
+        f"{DUPLICATE_NOTE}two tickets carry the label of “{action.title}”: {word} {extra} "
+        f"was made besides {kept} and is linked to it as its duplicate; close {extra} in the "
+        "tracker."
+    )
+    _, created = ConnectionEvent.objects.get_or_create(
+        connection=connection,
+        subject=f"duplicate:{extra}"[:200],
+        defaults={"action": action, "message": message},
+    )
+    if not created:
+        return False
+    fresh = action_by_pk(action.pk).first()
+    if fresh is not None:
+        shown = f"{fresh.last_error} {message}".strip() if fresh.last_error else message
+        action_tracker_update(action_id=fresh.pk, last_error=shown[:2000])
+    log.warning("connection %s: %s", connection.pk, message)
+    return True
+
+
+def duplicates_check(*, connection: TrackerConnection) -> int:
+    """Find the recently pushed actions whose label is on more than one ticket.
+
+    The ticket recorded on the action is kept (the oldest if it is not among them); each extra
+    one is linked to it as a duplicate in the tracker, logged on the connection and told on
+    the action. Returns how many new duplicates were found. A transient tracker error stops
+    the check (the next poll resumes); a link the tracker refuses is still reported.
+    """
+    client = client_for(connection)
+    found = 0
+    try:
+        for action in _recently_pushed(connection):
+            found += _duplicates_of(connection, client, action)
+    except TrackerError as exc:
+        if not exc.transient:
+            raise
+        log.info("duplicate check of connection %s stopped: %s", connection.pk, exc)
+    return found
+
+
+def _duplicates_of(
+    connection: TrackerConnection, client: TrackerClient, action: PreventativeAction
+) -> int:
+    """Link and report the extra tickets of one action; how many were new."""
+    found = 0
+    tickets = client.find_tickets(action.label)
+    if len(tickets) < 2:
+        return 0
+    keys = [ticket.key for ticket in tickets]
+    kept = action.external_key if action.external_key in keys else keys[0]
+    logged = set(
+        ConnectionEvent.objects.filter(
+            connection=connection, subject__in=[f"duplicate:{key}" for key in keys]
+        ).values_list("subject", flat=True)
+    )
+    for extra in keys:
+        if extra == kept or f"duplicate:{extra}" in logged:
+            continue
+        try:
+            client.link_duplicate(extra, kept)
+        except TrackerError as exc:
+            if exc.transient:
+                raise
+            log.warning(
+                "connection %s: could not link %s to %s as duplicate: %s",
+                connection.pk,
+                extra,
+                kept,
+                exc.message,
+            )
+        if _duplicate_record(connection=connection, action=action, extra=extra, kept=kept):
+            found += 1
+    return found
 
 
 # --- Intake: issues that match the team's escape rule become escapes.
@@ -388,6 +485,7 @@ def connection_poll(*, connection: TrackerConnection) -> None:
     """Both polls of one connection; a tracker error is logged, never raised."""
     try:
         status_poll(connection=connection)
+        duplicates_check(connection=connection)
         intake_poll(connection=connection)
     except TrackerError as exc:
         log.info("poll of connection %s stopped: %s", connection.pk, exc)

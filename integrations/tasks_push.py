@@ -31,9 +31,10 @@ def action_push_task(self: Task, push_id: int, attempt: int | None = None) -> st
             # Another worker holds the lease: the one that was killed mid-push, whose message
             # the broker handed on. Come back when the lease runs out instead of dropping it
             # and waiting for the sweep.
-            left = push.lease_left(push_id=push_id)
-            if left is not None:
-                raise self.retry(args=(push_id, attempt), countdown=left + 1, max_retries=None)
+            # The action says it waits for a worker meanwhile.
+            wait = push.push_waits_for_worker(push_id=push_id)
+            if wait is not None:
+                raise self.retry(args=(push_id, attempt), countdown=wait, max_retries=None)
         return outcome
     except push.PushRetry as retry:
         log.info(

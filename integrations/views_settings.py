@@ -23,11 +23,12 @@ from django_htmx.middleware import HtmxDetails
 from audit.models import Action
 from audit.services import record
 from config.crypto import CredentialError
+from integrations import push
 from integrations.clients import client_for
 from integrations.forms import PLAIN_FIELDS, ConnectionForm, ConnectionValues
 from integrations.http import TrackerError, transport_error
 from integrations.models import TrackerConnection
-from integrations.selectors import connection_for_team, webhook_url
+from integrations.selectors import connection_events, connection_for_team, webhook_url
 from integrations.trackers import CheckResult
 from teams.decorators import team_view
 from teams.models import Membership, Team
@@ -258,6 +259,8 @@ def _context(
         "token_stored": bool(stored and stored.token_encrypted),
         "webhook_secret_stored": bool(stored and stored.webhook_secret_encrypted),
         "webhook_url": webhook_url(stored) if stored is not None else "",
+        "events": connection_events(stored) if stored is not None else [],
+        "retry_after_max": push.duration_words(push.retry_after_max()),
         **extra,
     }
 

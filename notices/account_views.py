@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from notices.preferences import preferences_of, preferences_save
+from notices.selectors import emails_to
 from teams.models import Team
 from teams.selectors import teams_for_user
 
@@ -22,8 +23,9 @@ class NoticeSettingsForm(forms.Form):
     mute_reminders = forms.BooleanField(
         label="Mute reminders about my preventative actions",
         required=False,
-        help_text="Reminders come two days before an action is due, on its due date and daily "
-        "while it is overdue, at 09:00 in its team's time zone.",
+        help_text="Reminders come by email two days before an action is due, on its due date "
+        "and daily while it is overdue, at 09:00 in its team's time zone. Muted, your actions are "
+        "also left out of the daily reminder your teams' chat channels get.",
     )
     digest_all_teams = forms.BooleanField(
         label="Weekly digest of all my teams",
@@ -77,4 +79,5 @@ def notice_settings(request: HttpRequest) -> HttpResponse:
             "digest_teams": list(prefs.digest_teams.all()) if prefs.pk else [],
         }
         form = NoticeSettingsForm(initial=initial, user=user)
-    return render(request, "notices/settings.html", {"form": form})
+    context = {"form": form, "emails": emails_to(user)}
+    return render(request, "notices/settings.html", context)

@@ -9,6 +9,9 @@ are drawn from (never a secret):
      "sections": [{"heading": "Escapes", "items": ["...", ...]}, ...],
      "link": {"text": "Join the retro", "url": "https://..."}}
 
+An item is a string, or a ticket: {"key": "SHOP-12", "url": "https://...", "text": "..."},
+shown as the key linked to the ticket (plain when there is no url), a dash, and the text.
+
 Slack gets Block Kit (a `text` fallback for notifications, and blocks within Slack's limits:
 50 blocks, 3000 characters per section, 150 per header); Teams gets an Adaptive Card 1.4 in
 a "message" envelope, as Teams workflows ("Post to a channel when a webhook request is
@@ -184,6 +187,16 @@ def _chunks(lines: list[str], limit: int) -> list[str]:
     return texts
 
 
+def _slack_item(item: Any) -> str:
+    if not isinstance(item, dict):
+        return _slack_escape(str(item))
+    key = _slack_escape(str(item.get("key", "")))
+    url = str(item.get("url", ""))
+    # mrkdwn's link is <url|text>; a "|" or ">" in the URL would end it early.
+    linked = f"<{_slack_escape(url).replace('|', '%7C')}|{key}>" if url else key
+    return f"{linked} — {_slack_escape(str(item.get('text', '')))}"
+
+
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
@@ -201,7 +214,7 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
     ):
         blocks.append(_section(text))
     for part in payload.get("sections", []):
-        items = [f"• {_slack_escape(str(item))}" for item in part.get("items", [])]
+        items = [f"• {_slack_item(item)}" for item in part.get("items", [])]
         heading = f"*{_slack_escape(str(part.get('heading', '')))}*"
         for text in _chunks([heading, *items], SLACK_SECTION_TEXT):
             blocks.append(_section(text))
@@ -237,6 +250,17 @@ def _cut(text: str, limit: int) -> str:
 # --- Teams' Adaptive Card.
 
 
+def _teams_item(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    # TextBlock Markdown's link is [text](url): brackets in the key, and parentheses or spaces
+    # in the URL, would end it early.
+    key = str(item.get("key", "")).replace("[", "(").replace("]", ")")
+    url = str(item.get("url", "")).replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    linked = f"[{key}]({url})" if url else key
+    return f"{linked} — {item.get('text', '')}"
+
+
 def teams_message(payload: dict[str, Any]) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {
@@ -259,7 +283,7 @@ def teams_message(payload: dict[str, Any]) -> dict[str, Any]:
                 "spacing": "Medium",
             }
         )
-        items = [str(item) for item in part.get("items", [])]
+        items = [_teams_item(item) for item in part.get("items", [])]
         if items:
             # Adaptive Cards' TextBlock takes a Markdown subset: "- " lines are a list.
             body.append(

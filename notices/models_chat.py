@@ -21,7 +21,9 @@ class ChatEvent(models.TextChoices):
     RETRO_STARTED = "retro_started", "A retro started"
     RETRO_CLOSED = "retro_closed", "A retro closed"
     PUSH_FAILED = "push_failed", "A ticket push failed"
-    ACTION_OVERDUE = "action_overdue", "An action is overdue"
+    # The value keeps its first name (channels store it); the message now covers actions due
+    # in two days and due today as well as overdue ones (retros/chat_reminders.py).
+    ACTION_OVERDUE = "action_overdue", "Actions due soon, due today or overdue (daily at 09:00)"
 
 
 class ChatConnection(models.Model):

@@ -1,6 +1,10 @@
 """Reading the outbox from other apps."""
 
-from notices.models import Notice
+from typing import Any
+
+from django.db.models import Q
+
+from notices.models import Channel, Notice
 
 
 def notice_promised(*, channel: str, recipient: str, occasion: str) -> bool:
@@ -16,3 +20,24 @@ def occasions_promised(*, channel: str, occasions: list[str]) -> set[tuple[str, 
         "recipient", "occasion"
     )
     return set(rows)
+
+
+def emails_to(user: Any, *, limit: int = 10) -> list[Notice]:
+    """The latest emails Leakseal sent, or is trying to send, to this person: those of the
+    teams they belong to, and their "all my teams" digests, which belong to no team's log."""
+    if not user.email:
+        return []
+    own_digests = Q(team__isnull=True, occasion__startswith=f"digest-all:{user.pk}:")
+    of_their_teams = Q(team__memberships__user=user, recipient__iexact=user.email)
+    rows = Notice.objects.filter(channel=Channel.EMAIL).filter(own_digests | of_their_teams)
+    return list(rows.select_related("team").order_by("-created_at", "-pk")[:limit])
+
+
+def latest_notice(*, channel: str, occasion_prefix: str) -> Notice | None:
+    """The newest notice on this channel whose occasion starts with the prefix (the last
+    publish of a retro's summary, "retro-summary:<retro>:")."""
+    return (
+        Notice.objects.filter(channel=str(channel), occasion__startswith=occasion_prefix)
+        .order_by("-created_at", "-pk")
+        .first()
+    )

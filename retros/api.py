@@ -1,4 +1,5 @@
-"""Read-only REST endpoints of retrospectives: where a retro stands and what it decided.
+"""REST endpoints of retrospectives: where a retro stands and what it decided (read-only), and
+the follow-through of its actions: marking one done in Leakseal, or reopening it.
 
 An anonymous retro stays anonymous here too: its whys and facts carry no author at all. Votes are
 only ever counts per escape, in every retro: who voted is never given.
@@ -9,12 +10,18 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest
 from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
 
+from config.api_schemas import ErrorOut
 from escapes.models import Category, Severity
+from retros.follow_through import action_mark_done, action_mark_undone
 from retros.models import (
+    DONE_NOTE_MAX,
+    DONE_URL_MAX,
     ActionKind,
     EscapeFact,
     FactKind,
@@ -29,8 +36,8 @@ from retros.models import (
     Why,
     WhyRevision,
 )
-from retros.selectors import facts_of_retro, why_history
-from teams.api import PageQuery, membership_for
+from retros.selectors import facts_of_retro, get_action_for_team, why_history
+from teams.api import ApiInput, PageQuery, api_user, membership_for, unprocessable
 from teams.models import Team
 
 router = Router(tags=["retros"])
@@ -112,6 +119,25 @@ class ActionOut(Schema):
     external_status: str
     last_error: str
     done_at: datetime | None
+    done_by: str | None = Field(
+        None,
+        description="Username of who marked it done in Leakseal; null when not done or "
+        "done in the tracker",
+    )
+    done_note: str = Field("", description="What was put in place, said when marking it done")
+    done_url: str = Field("", description="A link to the guardrail, given when marking it done")
+
+
+class FollowedActionOut(ActionOut):
+    retro_id: int
+    escape_id: int
+
+
+class ActionDoneIn(ApiInput):
+    note: str = Field("", max_length=DONE_NOTE_MAX, description="What was put in place")
+    url: str = Field(
+        "", max_length=DONE_URL_MAX, description="An http(s) link to the guardrail, or empty"
+    )
 
 
 class RetroEscapeOut(Schema):
@@ -222,6 +248,9 @@ def _action_out(action: PreventativeAction) -> dict[str, Any]:
         "external_status": action.external_status,
         "last_error": action.last_error,
         "done_at": action.done_at,
+        "done_by": action.done_by.get_username() if action.done_by else None,
+        "done_note": action.done_note,
+        "done_url": action.done_url,
     }
 
 
@@ -238,7 +267,9 @@ def _escape_items(retro: Retrospective) -> list[dict[str, Any]]:
     for fact in facts_of_retro(retro):
         facts[fact.escape_id].append(_fact_out(fact, anonymous=retro.anonymous))
     actions: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
-    for action in PreventativeAction.objects.filter(retro=retro).select_related("stage", "owner"):
+    for action in PreventativeAction.objects.filter(retro=retro).select_related(
+        "stage", "owner", "done_by"
+    ):
         actions[action.escape_id].append(_action_out(action))
     votes = dict(
         Vote.objects.filter(retro=retro)
@@ -299,3 +330,59 @@ def retro_detail(request: HttpRequest, slug: str, retro_id: int) -> dict[str, An
         "votes_per_person": retro.votes_per_person,
         "escapes": _escape_items(retro),
     }
+
+
+# --- Follow-through: an action without a tracker ticket is marked done here.
+
+# Refusals about the action's state rather than a field: 409, the message says why.
+_CONFLICTS = frozenset({"tracked", "open", "not_done", "gone"})
+
+
+def _followed(team: Team, action_id: int, write: Any) -> dict[str, Any]:
+    action = get_action_for_team(team, action_id)
+    try:
+        write(action)
+    except DjangoValidationError as exc:
+        if not hasattr(exc, "error_dict") and {e.code for e in exc.error_list} & _CONFLICTS:
+            raise HttpError(409, " ".join(exc.messages)) from None
+        raise unprocessable(exc) from None
+    fresh = (
+        PreventativeAction.objects.select_related("stage", "owner", "done_by")
+        .filter(pk=action.pk)
+        .get()
+    )
+    return {**_action_out(fresh), "retro_id": fresh.retro_id, "escape_id": fresh.escape_id}
+
+
+@router.post(
+    "/{slug}/actions/{int:action_id}/done",
+    response={200: FollowedActionOut, 409: ErrorOut},
+    summary="Mark an action done in Leakseal (one without a tracker ticket, of a closed retro)",
+    description="Sets done_at (kept when it was done already: the note and link are updated), "
+    "seals its escape and counts in the follow-through. 409 when the action has a tracker "
+    "ticket (its status says when it is done) or its retro is still open; 422 names the field "
+    "at fault (body.note, body.url); 403 for a viewer.",
+)
+def action_done(
+    request: HttpRequest, slug: str, action_id: int, payload: ActionDoneIn
+) -> dict[str, Any]:
+    team = membership_for(request, slug, write=True).team
+    user = api_user(request)
+    return _followed(
+        team,
+        action_id,
+        lambda action: action_mark_done(action=action, by=user, note=payload.note, url=payload.url),
+    )
+
+
+@router.post(
+    "/{slug}/actions/{int:action_id}/reopen",
+    response={200: FollowedActionOut, 409: ErrorOut},
+    summary="Reopen an action marked done in Leakseal",
+    description="Clears done_at and what was said when marking it done; the escape is unsealed "
+    "unless another of its actions is done. 409 when it is not done or has a tracker ticket.",
+)
+def action_reopen(request: HttpRequest, slug: str, action_id: int) -> dict[str, Any]:
+    team = membership_for(request, slug, write=True).team
+    user = api_user(request)
+    return _followed(team, action_id, lambda action: action_mark_undone(action=action, by=user))

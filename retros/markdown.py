@@ -183,7 +183,24 @@ def _action_lines(card: EscapeCard) -> list[str]:
         lines.append(f"- **{md_escape(action.title)}** — {'; '.join(parts)}")
         if action.description:
             lines.append(f"  {md_escape(action.description, starts_block=True)}")
+        if action.done_at is not None:
+            lines.append(f"  {_done(action)}")
     return lines
+
+
+def _done(action: PreventativeAction) -> str:
+    """ "Done <date> by <name>: <note> — <link>", as the board's follow-through block says it."""
+    when = timezone.localtime(action.done_at).date().isoformat() if action.done_at else ""
+    text = f"Done {when}"
+    if action.done_by is not None:
+        text += f" by {md_escape(action.done_by.get_username())}"
+    elif action.external_key:
+        text += " in the tracker"
+    if action.done_note:
+        text += f": {md_escape(action.done_note)}"
+    if action.done_url:
+        text += f" — {md_escape(action.done_url)}"
+    return text
 
 
 def _escape_section(number: int, card: EscapeCard, *, retro: Retrospective) -> list[str]:

@@ -1,10 +1,12 @@
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from escapes.models import Category, Escape, PipelineStage, Release
 from teams.models import Membership, Team
@@ -261,6 +263,11 @@ class Tracker(models.TextChoices):
     AZURE_DEVOPS = "azure_devops", "Azure DevOps"
 
 
+# How a pushed action's note begins when the sync found a second ticket with its label
+# (integrations/sync.py `duplicates_check`).
+DUPLICATE_NOTE = "Duplicate ticket: "
+
+
 @dataclass(frozen=True)
 class TicketState:
     """Where an action's ticket stands, in words people read.
@@ -277,6 +284,10 @@ class TicketState:
 
     def __str__(self) -> str:
         return f"{self.label} — {self.note}" if self.note else self.label
+
+
+DONE_NOTE_MAX = 300
+DONE_URL_MAX = 500
 
 
 class PreventativeAction(models.Model):
@@ -308,6 +319,14 @@ class PreventativeAction(models.Model):
     external_status = models.CharField(max_length=100, blank=True)
     last_error = models.TextField(blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
+    # Marked done in Leakseal itself, for an action without a tracker ticket (retros/
+    # follow_through.py): who, what they said and where the guardrail can be seen. Empty when
+    # the tracker's status set `done_at`.
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    done_note = models.CharField(max_length=DONE_NOTE_MAX, blank=True)
+    done_url = models.URLField(max_length=DONE_URL_MAX, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -327,6 +346,28 @@ class PreventativeAction(models.Model):
         return self.title
 
     @property
+    def has_ticket(self) -> bool:
+        """Whether a tracker ticket exists or is being made: its status, not Leakseal, then
+        says when the action is done."""
+        return bool(self.external_key) or self.push_state in (
+            PushState.QUEUED,
+            PushState.PUSHING,
+            PushState.PUSHED,
+        )
+
+    @property
+    def done_url_host(self) -> str:
+        return urlsplit(self.done_url).hostname or ""
+
+    def is_overdue(self, today: date) -> bool:
+        return self.done_at is None and self.due_date is not None and self.due_date < today
+
+    @property
+    def overdue(self) -> bool:
+        """Overdue today in the current time zone (pages run in the team's: teams.decorators)."""
+        return self.is_overdue(timezone.localdate())
+
+    @property
     def label(self) -> str:
         """The tag a tracker ticket carries so a retried push finds it instead of duplicating."""
         return f"leakseal-{self.uuid}"
@@ -340,6 +381,8 @@ class PreventativeAction(models.Model):
         """
         match self.push_state:
             case PushState.PUSHED:
+                if self.last_error.startswith(DUPLICATE_NOTE):  # found by the sync
+                    return TicketState("Pushed", self.last_error, "warning")
                 if self.last_error:  # pushed, but not where it should have gone
                     return TicketState("Pushed", f"Placement warning: {self.last_error}", "warning")
                 return TicketState("Pushed")
@@ -347,8 +390,11 @@ class PreventativeAction(models.Model):
                 return TicketState(
                     "Push failed", self.last_error or "The tracker refused the ticket.", "error"
                 )
-            case PushState.PUSHING:
-                return TicketState("Pushing…")
+            case PushState.PUSHING:  # integrations/push.py: a dead worker's push resumes
+                return TicketState(
+                    "Pushing…",
+                    "A worker is on it; should it stop, another takes over within a minute.",
+                )
             case PushState.QUEUED:  # a note is the last try's error; the push will retry
                 return TicketState("Queued", self.last_error)
         if self.retro.is_closed:

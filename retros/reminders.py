@@ -7,7 +7,9 @@ and the reminders resume. An owner who muted reminders (their settings page) get
 owner without an email address, or who left the team, gets none either.
 
 Each reminder's occasion names the action and the team's local date, so the tick that runs
-every few minutes sends each one once (notices/schedule.py).
+every few minutes sends each one once (notices/schedule.py). The team's chat channels get the
+same reminders, on the same days and with the same mute, as one message a day
+(retros/chat_reminders.py).
 """
 
 from __future__ import annotations

@@ -6,16 +6,27 @@ number of queries however many escapes, whys and actions the retro has.
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Prefetch, Q, QuerySet, Value
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from escapes.models import Category, Escape, PipelineStage
-from escapes.selectors import escapes_of_team, stages_of_team
+from escapes.selectors import escapes_of_team, sealed_forerunners, stages_of_team
 from escapes.timespans import format_duration
 from retros.closing import CloseGap, close_gaps
 from retros.guide import Guide, guide_of
@@ -72,6 +83,31 @@ class EscapeCard:
     # `proposed_by` is None in an anonymous retro (retros/gather.py).
     proposed: bool = False
     proposed_by: User | None = None
+    # Set when the escape repeats one sealed before it was detected (docs/metrics.md).
+    re_escape: "ReEscape | None" = None
+    # The tests attached to it (evidence/): how many, and the newest attachment's id.
+    tests_attached: int = 0
+    tests_last: int | None = None
+
+    @property
+    def tests_key(self) -> str:
+        """What the card's test panel (evidence/escape_tests.py) depends on: the board keeps
+        a panel it has loaded across a re-rendered card with the same key, instead of every
+        open board fetching it again at every change of the card."""
+        escape = self.escape
+        release = escape.release
+        parts = (
+            escape.stage_id,
+            escape.component,
+            escape.category,
+            escape.released_at,
+            escape.detected_at,
+            release.pk if release else None,
+            release.released_at if release else None,
+            self.tests_attached,
+            self.tests_last,
+        )
+        return "|".join("" if part is None else str(part) for part in parts)
 
     @property
     def deficit_text(self) -> str:
@@ -99,6 +135,15 @@ class EscapeCard:
                 found.append(node.why)
             stack.extend(reversed(node.children))
         return found
+
+
+@dataclass
+class ReEscape:
+    """The sealed escape this one repeats (same component and category), and its done
+    actions: the guardrail that did not hold."""
+
+    earlier: Escape
+    actions: list[PreventativeAction]
 
 
 @dataclass
@@ -282,6 +327,10 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
     items = list(
         RetroEscape.objects.filter(retro=retro)
         .select_related("escape__stage", "escape__release", "proposed_by")
+        .annotate(
+            tests_attached=Count("escape__attached_tests"),
+            tests_last=Max("escape__attached_tests__id"),
+        )
         .order_by("position", "id")
     )
     whys = list(
@@ -292,7 +341,7 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
     )
     actions = list(
         PreventativeAction.objects.filter(retro=retro)
-        .select_related("owner", "stage")
+        .select_related("owner", "stage", "done_by")
         .order_by("created_at", "id")
     )
     facts_by_escape: dict[int, list[EscapeFact]] = {}
@@ -316,9 +365,12 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
             why_count=why_counts[item.escape_id],
             votes=votes.get(item.escape_id, (0, 0))[0],
             my_votes=votes.get(item.escape_id, (0, 0))[1],
+            tests_attached=item.tests_attached,
+            tests_last=item.tests_last,
         )
         for item in items
     ]
+    _mark_re_escapes(retro.team_id, cards)
     if retro.voting == VotingState.CLOSED:
         cards.sort(key=lambda card: -card.votes)  # stable: ties keep the board order
     stages = list(stages_of_team(retro.team_id))
@@ -332,6 +384,86 @@ def retro_board(retro: Retrospective, *, voter: User | None = None) -> Board:
         members=members,
         votes_used=sum(card.my_votes for card in cards),
     )
+
+
+def _mark_re_escapes(team_id: int, cards: list[EscapeCard]) -> None:
+    """Set `re_escape` on the cards of re-escapes: two queries when there are some (the
+    earlier escapes, their done actions), one when none could be, none without components."""
+    forerunners = sealed_forerunners(team_id, [card.escape for card in cards])
+    if not forerunners:
+        return
+    done: dict[int, list[PreventativeAction]] = {}
+    for action in PreventativeAction.objects.filter(
+        escape_id__in={e.pk for e in forerunners.values()}, done_at__isnull=False
+    ).order_by("done_at", "id"):
+        done.setdefault(action.escape_id, []).append(action)
+    for card in cards:
+        earlier = forerunners.get(card.escape.pk)
+        if earlier is not None:
+            card.re_escape = ReEscape(earlier=earlier, actions=done.get(earlier.pk, []))
+
+
+# --- The earlier retros' open actions, shown first on a new retro's board.
+
+EARLIER_ACTIONS_MAX = 30
+
+
+@dataclass
+class EarlierActions:
+    """The previous retros' actions of the team that are not done (overdue first), then those
+    done since this retro began (the team closed them while reviewing)."""
+
+    actions: list[PreventativeAction]
+    more: int  # how many more there are than listed
+    today: date
+
+    @property
+    def overdue(self) -> int:
+        return sum(1 for action in self.actions if action.is_overdue(self.today))
+
+    @property
+    def still_open(self) -> int:
+        return sum(1 for action in self.actions if action.done_at is None) + self.more
+
+    @property
+    def done_since(self) -> int:
+        """Done since this retro began (listed last)."""
+        return sum(1 for action in self.actions if action.done_at is not None)
+
+
+def earlier_open_actions(retro: Retrospective) -> EarlierActions:
+    """The actions of the team's closed retros created before `retro` that are not done, or
+    were done since `retro` was created: overdue ones first (the longest overdue first), then
+    the others by due date (undated last), then the ones just done. At most two queries
+    whatever their number (the second counts those beyond the first EARLIER_ACTIONS_MAX)."""
+    today = timezone.localdate(timezone=retro.team.tzinfo)
+    listed = PreventativeAction.objects.filter(
+        Q(done_at__isnull=True) | Q(done_at__gte=retro.created_at),
+        retro__team_id=retro.team_id,
+        retro__closed_at__isnull=False,
+        retro__created_at__lt=retro.created_at,
+    ).exclude(retro_id=retro.pk)
+    rows: list[PreventativeAction] = list(
+        listed.select_related("retro", "escape", "owner", "stage", "done_by")
+        .annotate(
+            rank=Case(
+                When(done_at__isnull=False, then=Value(2)),
+                When(due_date__lt=today, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("rank", F("due_date").asc(nulls_last=True), "created_at", "id")[
+            : EARLIER_ACTIONS_MAX + 1
+        ]
+    )
+    more = 0
+    if len(rows) > EARLIER_ACTIONS_MAX:
+        more = listed.filter(done_at__isnull=True).count() - sum(
+            1 for action in rows[:EARLIER_ACTIONS_MAX] if action.done_at is None
+        )
+        rows = rows[:EARLIER_ACTIONS_MAX]
+    return EarlierActions(actions=rows, more=more, today=today)
 
 
 def team_guide(team: Team) -> Guide:
@@ -405,7 +537,7 @@ def action_by_pk(action_id: int) -> QuerySet[PreventativeAction]:
 def get_action_for_team(team: Team, pk: int) -> PreventativeAction:
     """The team's action with its retro and team, or 404 for another team's action."""
     return get_object_or_404(
-        PreventativeAction.objects.select_related("retro__team"), pk=pk, retro__team=team
+        PreventativeAction.objects.select_related("retro__team", "done_by"), pk=pk, retro__team=team
     )
 
 

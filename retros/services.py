@@ -102,6 +102,23 @@ def _bump(retro: Retrospective, *, escape_id: int | None = None, by: int | None 
     )
 
 
+def escape_boards_changed(*, escape: Escape) -> None:
+    """Another app changed what an escape's card shows (evidence/: the tests attached to it):
+    every open board the escape is on shows the card again, as after a change of the card.
+
+    Takes those retros' row locks in id order: call it inside the writer's transaction, before
+    the writer's own writes (the board's lock order). Nothing is published if it rolls back.
+    """
+    retros = (
+        Retrospective.objects.select_for_update()
+        .filter(pk__in=RetroEscape.objects.filter(escape=escape).values("retro_id"))
+        .exclude(phase=Phase.CLOSED)
+        .order_by("pk")
+    )
+    for retro in retros:
+        _bump(retro, escape_id=escape.pk)
+
+
 def _require_phase(retro: Retrospective, allowed: Collection[str], doing: str) -> None:
     if retro.phase not in allowed:
         names = " or ".join(Phase(p).label for p in allowed)
@@ -707,6 +724,25 @@ def action_tracker_update(*, action_id: int, **fields: Any) -> PreventativeActio
         setattr(action, name, fields[name])
     action.save(update_fields=[*changed, "updated_at"])
     _bump(retro, escape_id=action.escape_id)
+    if "done_at" in changed:
+        action_seal_follow(action=action)
     if {"push_state", "done_at"} & set(changed):
         _follow_through_changed(action.escape)
     return action
+
+
+def action_seal_follow(*, action: PreventativeAction) -> None:
+    """Seal or unseal the action's escape after its `done_at` changed, whoever said so (the
+    tracker's status, or a member marking it done in Leakseal).
+
+    An escape is sealed while at least one of its guardrails is in place: a done action seals
+    it (once; a later call keeps the first time), and an action no longer done unseals it only
+    when no other action of it is still done. Call inside the transaction, holding the retro
+    row lock.
+    """
+    if action.done_at is not None:
+        escape_services.escape_seal(escape=action.escape, at=action.done_at)
+    elif not PreventativeAction.objects.filter(
+        escape_id=action.escape_id, done_at__isnull=False
+    ).exists():
+        escape_services.escape_unseal(escape=action.escape)

@@ -51,3 +51,29 @@ def tracker_target(team: Team) -> TrackerTarget:
         if isinstance(answer, TrackerTarget):
             return answer
     return NO_TRACKER
+
+
+@dataclass(frozen=True)
+class SummaryPublishing:
+    """Where a closed retro's summary is published outside Leakseal, and how that went."""
+
+    connected: bool  # a Confluence connection is on: an admin may publish again
+    where: str = ""  # "space ENG, under “Retrospectives”"
+    page_url: str = ""  # the page, once a publish succeeded
+    version: int | None = None
+    state: str = ""  # the latest publish: "", "waiting", "sending", "sent", "failed"...
+    error: str = ""  # its last error, when it has one
+
+
+NOT_PUBLISHED = SummaryPublishing(connected=False)
+
+# Asked by the summary page: integrations/ (which keeps the Confluence connection and the
+# summary pages) answers with a SummaryPublishing; nobody answering means nothing is published.
+summary_publishing_asked = Signal()
+
+
+def summary_publishing(retro: Retrospective) -> SummaryPublishing:
+    for _receiver, answer in summary_publishing_asked.send(sender=Retrospective, retro=retro):
+        if isinstance(answer, SummaryPublishing):
+            return answer
+    return NOT_PUBLISHED

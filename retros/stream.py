@@ -61,7 +61,14 @@ class Watcher:
 @require_GET
 @async_team_view()
 async def retro_stream(request: HttpRequest, membership: Membership, pk: int) -> HttpResponseBase:
-    retro = await sync_to_async(get_retro_for_team)(membership.team, pk)  # 404: not this team's
+    try:
+        retro = await sync_to_async(get_retro_for_team)(membership.team, pk)  # 404: not this team's
+    finally:
+        # The session, the user, the membership and the retro were read in this request's
+        # thread: give that connection back (to the pool) before the stream starts, which
+        # lives as long as the board is open. The stream's rare reads take one and give it
+        # back each time (`_release_connections`), so an open stream holds none.
+        await sync_to_async(_release_connections)()
     watcher = Watcher(membership.user_id, membership.team_id, membership.role)
     response = StreamingHttpResponse(_stream(retro.pk, watcher), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
@@ -220,7 +227,8 @@ def _release_connections() -> None:
     """Close this thread's database connections between the stream's rare reads.
 
     A stream lives as long as a board is open; holding a connection each, fifty boards
-    would hold fifty of PostgreSQL's hundred. Inside a transaction (tests) they stay.
+    would hold fifty of PostgreSQL's hundred. With the pool (config/settings.py) closing
+    gives the connection back to it. Inside a transaction (tests) they stay.
     """
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:

@@ -2,7 +2,15 @@
 
 from django.urls import path
 
-from retros import stream, views, views_cards, views_facilitation, views_gather, views_guide
+from retros import (
+    stream,
+    views,
+    views_cards,
+    views_facilitation,
+    views_follow,
+    views_gather,
+    views_guide,
+)
 
 urlpatterns = [
     path("", views.retro_list, name="retro_list"),
@@ -83,6 +91,10 @@ urlpatterns = [
         views_cards.retro_action_delete,
         name="retro_action_delete",
     ),
+    # Follow-through after the retro: an action without a ticket marked done here
+    # (retros/views_follow.py).
+    path("actions/<int:action_id>/done/", views_follow.action_done, name="action_done"),
+    path("actions/<int:action_id>/reopen/", views_follow.action_reopen, name="action_reopen"),
     # Live facilitation: timer, focus, dot voting (retros/views_facilitation.py).
     path("<int:pk>/timer/start/", views_facilitation.retro_timer_start, name="retro_timer_start"),
     path("<int:pk>/timer/pause/", views_facilitation.retro_timer_pause, name="retro_timer_pause"),

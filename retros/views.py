@@ -48,6 +48,7 @@ from retros.models import (
     VotingState,
 )
 from retros.selectors import (
+    earlier_open_actions,
     escapes_addable_to_retro,
     escapes_to_pick,
     get_retro_escape,
@@ -58,7 +59,7 @@ from retros.selectors import (
     retros_for_team,
     team_guide,
 )
-from retros.signals import tracker_target
+from retros.signals import summary_publishing, tracker_target
 from retros.views_join import retro_join_url
 from teams.decorators import team_view
 from teams.models import Membership
@@ -190,6 +191,11 @@ def _context(
         "unclassified_prompt": UNCLASSIFIED_PROMPT,
         # Where tickets will go, said before closing too; asked (one query) only if shown.
         "tracker": SimpleLazyObject(lambda: tracker_target(membership.team)),
+        # The previous retros' open actions, shown first on an open retro's board (asked only
+        # when the whole board is rendered).
+        "earlier": SimpleLazyObject(lambda: earlier_open_actions(retro))
+        if not retro.is_closed
+        else None,
     }
     context.update(extra)
     return context
@@ -456,6 +462,9 @@ def retro_summary(request: HttpRequest, membership: Membership, pk: int) -> Http
         "retro": retro,
         "board": board,
         "totals": board.totals,
+        # Where the summary is published outside Leakseal (Confluence), answered by
+        # integrations/ through a signal: retros does not know it.
+        "publishing": summary_publishing(retro),
     }
     return render(request, "retros/retro_summary.html", context)
 

@@ -152,3 +152,48 @@ def test_rotation_with_no_connections_reports_zero(db, settings):
     call_command("rotate_credentials", stdout=out)
 
     assert "Re-encrypted 0 secret(s) of 0 connection(s)" in out.getvalue()
+
+
+def test_rotation_re_encrypts_the_confluence_token_too(team, settings):
+    from integrations.models import ConfluenceConnection, ConfluenceDeployment
+
+    old, new = _key(), _key()
+    settings.CREDENTIAL_KEYS = [old]
+    confluence = ConfluenceConnection(
+        team=team,
+        deployment=ConfluenceDeployment.DATA_CENTER,
+        base_url="https://wiki.acme.test",
+        space_key="ENG",
+        parent_id="1",
+        parent_title="Retrospectives",
+    )
+    confluence.token = TOKEN
+    confluence.save()
+    settings.CREDENTIAL_KEYS = [new, old]
+    out = StringIO()
+
+    call_command("rotate_credentials", stdout=out)
+
+    assert "Re-encrypted 1 secret(s) of 1 connection(s)" in out.getvalue()
+    settings.CREDENTIAL_KEYS = [new]
+    assert ConfluenceConnection.objects.get(pk=confluence.pk).token == TOKEN
+
+
+def test_rotation_re_encrypts_the_chat_channels_webhook_urls_and_bot_tokens(team, settings):
+    from notices.models_chat import ChatConnection, ChatKind
+
+    old, new = _key(), _key()
+    settings.CREDENTIAL_KEYS = [old]
+    hook = "https://hooks.slack.test/services/T000/B000/chat-secret-Zq8"
+    slack = ChatConnection(team=team, kind=ChatKind.SLACK_WEBHOOK, name="#retros", events=[])
+    slack.secret = hook
+    slack.save()
+    settings.CREDENTIAL_KEYS = [new, old]
+    out = StringIO()
+
+    call_command("rotate_credentials", stdout=out)
+
+    assert "Re-encrypted 1 secret(s) of 1 connection(s)" in out.getvalue()
+    assert hook not in out.getvalue()
+    settings.CREDENTIAL_KEYS = [new]  # the old key dropped: the channel still works
+    assert ChatConnection.objects.get(pk=slack.pk).secret == hook

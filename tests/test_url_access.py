@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from escapes.models import Escape, PipelineStage, Release
+from evidence.models import ResultUpload, TrackedTest
 from integrations.models import TrackerConnection, TrackerKind
 from notices.models import ChatConnection, Notice
 from retros.models import EscapeFact, PreventativeAction, RetroEscape, Retrospective, Why
@@ -89,12 +90,24 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
         API_R,
         Access("write", "POST", api=True, data={"version": "9.9", "released_at": NOW}),
     ),
+    "api/v1/teams/<slug>/releases/<version>": Access(
+        "write", "PATCH", api=True, data={"released_at": NOW}
+    ),
     "api/v1/teams/<slug>/releases/<version>/stage-catches": Access(
         "write", "POST", api=True, data={"counts": {"Unit": 3}}
     ),
     "api/v1/teams/<slug>/metrics": API_R,
     "api/v1/teams/<slug>/retros": API_R,
     "api/v1/teams/<slug>/retros/<int:retro_id>": API_R,
+    # Follow-through (retros/follow_through.py): any member who writes; the world's retro is
+    # open, so the answer is a refusal (409), not a change, for those let in.
+    "api/v1/teams/<slug>/actions/<int:action_id>/done": Access(
+        "write", "POST", api=True, data={"note": "Walked"}
+    ),
+    "api/v1/teams/<slug>/actions/<int:action_id>/reopen": Access("write", "POST", api=True),
+    # CI test results (evidence/api.py): JSON is not what it takes, so those let in get a 422.
+    "api/v1/teams/<slug>/test-results": Access("write", "POST", api=True),
+    "api/v1/teams/<slug>/test-results/<int:upload_id>": API_R,
     "": Access("user"),
     # Teams and people (issue 11): any signed-in user creates a team; an invitation's link and
     # a retro's join link are public (the link is the credential; GET changes nothing).
@@ -124,11 +137,22 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/escapes/import/template.csv": R,
     "t/<slug:team>/escapes/<int:pk>/": R,
     "t/<slug:team>/escapes/<int:pk>/edit/": W,
+    "t/<slug:team>/escapes/<int:pk>/tests/": R,
+    "t/<slug:team>/escapes/<int:pk>/tests/<int:test_id>/attach/": W,
+    "t/<slug:team>/escapes/<int:pk>/tests/<int:test_id>/detach/": W,
     "t/<slug:team>/releases/": R,
     "t/<slug:team>/releases/new/": W,
     "t/<slug:team>/releases/<int:pk>/": R,
     "t/<slug:team>/releases/<int:pk>/catches/": W,
+    "t/<slug:team>/releases/<int:pk>/time/": W,
     "t/<slug:team>/stages/": R,
+    # CI test evidence pages (evidence/urls.py): members read, quarantining needs a writer.
+    "t/<slug:team>/tests/": R,
+    "t/<slug:team>/tests/uploads/": R,
+    "t/<slug:team>/tests/setup/": R,
+    "t/<slug:team>/tests/<int:pk>/": R,
+    "t/<slug:team>/tests/<int:pk>/quarantine/": Access("write", "POST", data={"reason": "Walked"}),
+    "t/<slug:team>/tests/<int:pk>/quarantine/remove/": W,
     "t/<slug:team>/stages/new/": A,
     "t/<slug:team>/stages/<int:pk>/rename/": A,
     "t/<slug:team>/stages/<int:pk>/move/": A,
@@ -163,6 +187,9 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/integrations/connection/": (Access("admin"), A),
     "t/<slug:team>/integrations/connection/test/": A,
     "t/<slug:team>/integrations/connection/delete/": A,
+    "t/<slug:team>/integrations/confluence/": (Access("admin"), A),
+    "t/<slug:team>/integrations/confluence/delete/": A,
+    "t/<slug:team>/integrations/confluence/publish/<int:pk>/": A,
     "t/<slug:team>/integrations/actions/<int:action_id>/push/retry/": W,
     # Tracker webhooks: no session; the URL token finds the connection and only the signature
     # (Jira) or the subscription's credentials (Azure DevOps) prove a delivery.
@@ -194,6 +221,9 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/retros/<int:pk>/escapes/<int:escape_id>/actions/": W,
     "t/<slug:team>/retros/<int:pk>/actions/<int:action_id>/edit/": W,
     "t/<slug:team>/retros/<int:pk>/actions/<int:action_id>/delete/": W,
+    # Marking an action done in Leakseal, or reopening it (retros/views_follow.py).
+    "t/<slug:team>/retros/actions/<int:action_id>/done/": W,
+    "t/<slug:team>/retros/actions/<int:action_id>/reopen/": W,
     # The live board (retros/stream.py): its event stream and presence strip; viewers watch too.
     "t/<slug:team>/retros/<int:pk>/stream/": R,
     "t/<slug:team>/retros/<int:pk>/presence/": R,
@@ -291,9 +321,19 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
     chat = ChatConnection(team=team, kind="slack_webhook", name="#walk", events=["retro_started"])
     chat.secret = "http://127.0.0.1:9/services/T1/B2/walk"
     chat.save()
+    tracked = TrackedTest.objects.create(
+        team=team,
+        stage=stage,
+        name="test_walk",
+        key="w" * 64,
+        first_run_at=now,
+        last_run_at=now,
+        last_outcome="passed",
+    )
     invitation, invitation_key = invitation_create(
         team=team, email="invited@example.com", role="member", by=owner
     )
+    upload = ResultUpload.objects.create(team=team, stage=stage, commit="a1", ran_at=now)
     return {
         "team": team.slug,
         "slug": team.slug,
@@ -303,10 +343,12 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
             "releases/<int:pk>": release.pk,
             "stages/<int:pk>": stage.pk,
             "retros/<int:pk>": retro.pk,
+            "publish/<int:pk>": retro.pk,
             "members/<int:pk>": Membership.objects.get(team=team, user=member).pk,
             "invitations/<int:pk>": invitation.pk,
             "notices/<int:pk>": notice.pk,
             "chat/<int:pk>": chat.pk,
+            "tests/<int:pk>": tracked.pk,
         },
         "invitation_key": invitation_key,
         "join_key": retro_join_key(retro),
@@ -315,7 +357,9 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
         "why_id": why.pk,
         "action_id": action.pk,
         "fact_id": fact.pk,
+        "test_id": tracked.pk,
         "version": release.version,
+        "upload_id": upload.pk,
         "owner": owner,
     }
 
@@ -339,7 +383,9 @@ def _path(route: str, world: dict, persona: User) -> str:
         "<int:why_id>": str(world["why_id"]),
         "<int:action_id>": str(world["action_id"]),
         "<int:fact_id>": str(world["fact_id"]),
+        "<int:test_id>": str(world["test_id"]),
         "<version>": world["version"],
+        "<int:upload_id>": str(world["upload_id"]),
         "<uidb64>/<token>": "MQ/set-password",
         "<str:token>": world["webhook_token"],
         "<str:category>": "environment_mismatch",
@@ -450,3 +496,30 @@ def test_anonymous_gets_sign_in_or_401(route: str, access: Access, world):
 
 def test_roles_are_the_four_documented_ones():
     assert set(Role.values) == {"admin", "facilitator", "member", "viewer"}
+
+
+GET_CASES = [(r, a) for r, a in CASES if a.method == "GET" and a.who in {*ALLOWED, "user"}]
+
+
+@pytest.mark.parametrize(("route", "access"), GET_CASES, ids=[r for r, _ in GET_CASES])
+def test_signed_in_answers_are_private_and_vary_on_htmx(route: str, access: Access, world, owner):
+    """Every page the owner can open: not kept by any cache, and keyed on HX-Request when an
+    htmx request gets another answer (issue 13: Back showed the bare fragment)."""
+    path = _path(route, world, owner)
+    client = client_for(owner) if not access.api else Client()
+    token = api_token_create(user=owner, name="walk")[1] if access.api else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    plain = client.get(path, headers=headers)
+    swap = client.get(path, headers={**headers, "HX-Request": "true"})
+    for response in (plain, swap):
+        if "Cache-Control" in response and route.endswith("/stream/"):
+            continue  # the live board's event stream chooses `no-cache` itself
+        assert "no-store" in response.get("Cache-Control", ""), (path, response.status_code)
+        assert "private" in response["Cache-Control"] or "no-cache" in response["Cache-Control"]
+    vary = {v.strip().lower() for v in plain.get("Vary", "").split(",")}
+    if plain.streaming:
+        return
+    if plain.status_code == 200 and swap.content != plain.content:
+        assert "hx-request" in vary, f"{path} answers htmx differently but varies on {vary}"
+    if plain.get("Content-Type", "").startswith("text/html"):
+        assert "hx-request" in vary, (path, vary)

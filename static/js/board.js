@@ -14,13 +14,15 @@
  * (`personalize`: their CSRF token, their votes and the controls on the whys they wrote, both
  * taken from the card on screen). Otherwise, when every version between the one on screen and
  * the newest announced named its escape, only those cards are fetched; a gap, or any other
- * kind of change, fetches it all.
+ * kind of change, fetches it all. A card's test panel (evidence/) loads itself once on screen;
+ * a card rendered again keeps the panel already loaded while its data-tests-key is the same.
  *
  * What the user is doing survives. What they typed and have not sent is carried into the new
  * HTML, with the hidden fields of its form (so an edit begun at an older revision still meets
  * the server's conflict check), the <details> they opened stay open, and the focus and caret
  * go back where they were. A region waits, and is refreshed once the user leaves it, only
- * while a request of theirs is on its way from it or the focus cannot be put back.
+ * while a request of theirs is on its way from it, the pointer is pressed on it (a click
+ * must not lose its target) or the focus cannot be put back.
  *
  * Hooks: #board[data-stream-url][data-refresh-url][data-version], #presence[data-presence-url],
  * #live-status. After a refresh, "leakseal:refreshed" is dispatched on document.
@@ -40,6 +42,7 @@
   let known = Number(root.dataset.version) || 0; // the version the board on screen shows
   let wanted = known; // the newest version the stream announced
   let fetching = false;
+  let pressed = null; // what the pointer is pressed on, until released
   let stale = false; // a region was held back because the user is in it
   let failures = 0;
   let composing = false; // an input method is composing a word
@@ -283,11 +286,38 @@
     return true;
   }
 
-  // Equal but for the CSRF tokens, which are masked anew at every render.
+  // Equal but for the CSRF tokens, which are masked anew at every render, and for test
+  // panels already loaded whose data did not change (keepPanels).
   function sameRegion(old, node) {
     const token = old.querySelector(CSRF);
     if (token) for (const input of node.querySelectorAll(CSRF)) input.value = token.value;
+    keepPanels(old, node);
     return old.isEqualNode(node);
+  }
+
+  // A card comes with its test panel to be loaded once on screen (data-lazy). Where the card
+  // on screen has loaded it and the panel's data-tests-key is the same, the new card takes
+  // the loaded one: a change of the card does not make every board fetch its tests again.
+  function keepPanels(old, node) {
+    putBackPanels(node, loadedPanels(old), true);
+  }
+
+  function loadedPanels(region) {
+    const panels = new Map();
+    for (const slot of region.querySelectorAll(".escape-tests-slot[id]")) {
+      if (!slot.querySelector("[data-lazy]")) panels.set(slot.id, slot);
+    }
+    return panels;
+  }
+
+  function putBackPanels(scope, panels, copy) {
+    for (const slot of scope.querySelectorAll(".escape-tests-slot[id]")) {
+      const loaded = panels.get(slot.id);
+      if (!loaded || loaded === slot || loaded.dataset.testsKey !== slot.dataset.testsKey) continue;
+      const panel = copy ? loaded.cloneNode(true) : loaded;
+      slot.replaceWith(panel);
+      if (!copy) htmx.process(panel); // taken out by a swap, which let go of its buttons
+    }
   }
 
   // A region must wait while a request of the user's is on its way from it, or while the
@@ -295,7 +325,11 @@
   // or a word being composed with an input method). Otherwise it is replaced, and the focus
   // and caret are put back where they were.
   function busy(region) {
-    if (region.matches(".htmx-request") || region.querySelector(".htmx-request")) return true;
+    // (A panel loading itself, data-lazy, is not the user's: a new card loads its own.)
+    if (region.matches(".htmx-request") || region.querySelector(".htmx-request:not([data-lazy])")) {
+      return true;
+    }
+    if (pressed && region.contains(pressed)) return true;
     const active = document.activeElement;
     if (!active || active === document.body || !region.contains(active)) return false;
     return composing || !focusKey(active);
@@ -460,6 +494,7 @@
     const sent = form && Array.from(form.elements).find((f) => f.id && byId(document, f.id));
     pending = stash(live, sent ? byId(document, sent.id).form : null);
     pending.refusedIds = [];
+    pending.panels = loadedPanels(live);
     const style = (elt.closest("[hx-swap]")?.getAttribute("hx-swap") || "innerHTML").split(" ")[0];
     htmx.swap(live, event.detail.serverResponse, { swapStyle: style }, { contextElement: live });
   }
@@ -471,6 +506,7 @@
     if (!target || event.detail.shouldSwap === false) return;
     pending = stash(target, form);
     pending.refusedIds = [];
+    pending.panels = loadedPanels(target);
     if (refused && form) {
       for (const field of form.querySelectorAll(FIELDS)) {
         if (typed.has(field) && field.id) pending.refusedIds.push(field.id);
@@ -481,6 +517,7 @@
     const current = board();
     if (pending && current) {
       restore(current, { kept: pending.kept, notes: pending.notes, open: pending.open });
+      if (pending.panels) putBackPanels(current, pending.panels, false);
       for (const id of pending.refusedIds) {
         const field = byId(current, id);
         if (field) typed.add(field);
@@ -494,6 +531,18 @@
       stale = false;
     }
   });
+
+  // A region the pointer is pressed on waits: replaced between the press and the release,
+  // the click would reach neither copy (its target gone) and the person's click be lost.
+  document.addEventListener("pointerdown", (event) => { pressed = event.target; }, true);
+  function released() {
+    setTimeout(() => { // after the click this release ends
+      pressed = null;
+      refreshIfStale();
+    }, 0);
+  }
+  document.addEventListener("pointerup", released, true);
+  document.addEventListener("pointercancel", released, true);
 
   // A region held back is refreshed when the user leaves it or their post returns.
   function refreshIfStale() {

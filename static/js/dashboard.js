@@ -92,8 +92,14 @@
           { type: "value", name: "containment %", min: 0, max: 100, splitLine: { show: false } },
         ],
         tooltip: { trigger: "item", renderMode: "richText", confine: true },
+        // Room under the legend for the axis names (a phone wraps the legend).
+        grid: { left: 60, right: 60, top: 56, bottom: 60, containLabel: true },
         series: [
-          { name: "Detection Deficit", type: "boxplot", data: boxes },
+          // Short legend names keep the legend on one line on a phone.
+          { name: "quartiles", type: "boxplot", data: boxes },
+          // The mean and the P90 beside each box (its middle line is the median).
+          { name: "mean", type: "scatter", symbol: "diamond", symbolSize: 10, data: d.mean.map(hours) },
+          { name: "P90", type: "scatter", symbol: "triangle", symbolSize: 10, data: d.p90.map(hours) },
           { name: "containment", type: "line", yAxisIndex: 1, data: d.containment.map(percent) },
         ],
       });
@@ -156,7 +162,7 @@
     chart.on("click", function (params) { follow(hrefOf(name, d, params)); });
     charts.push(chart);
     // The chart shows the numbers; the table stays one click away ("Numbers").
-    var details = node.parentElement.querySelector("details.numbers");
+    var details = node.closest(".chart-card").querySelector("details.numbers");
     if (details) details.open = false;
   });
 

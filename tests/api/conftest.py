@@ -60,3 +60,26 @@ def viewer_api(viewer) -> ApiClient:
 @pytest.fixture
 def outsider_api(outsider) -> ApiClient:
     return api_for(outsider)
+
+
+@pytest.fixture(autouse=True)
+def answers_match_the_openapi_document(monkeypatch):
+    """Every answer an API test receives is checked against /api/v1/openapi.json."""
+    from django.test.client import Client as DjangoClient
+
+    from tests.api.openapi_check import check
+
+    original = DjangoClient.request
+
+    def checked(self: DjangoClient, **request: Any) -> Any:
+        response = original(self, **request)
+        check(
+            request.get("REQUEST_METHOD", "GET"),
+            request.get("PATH_INFO", ""),
+            response.status_code,
+            response.get("Content-Type", ""),
+            b"" if response.streaming else response.content,
+        )
+        return response
+
+    monkeypatch.setattr(DjangoClient, "request", checked)

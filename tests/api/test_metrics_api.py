@@ -44,6 +44,14 @@ def test_metrics_over_a_date_range(member_api, team, stages, four_escapes):
     assert deficit["p90_hours"] == pytest.approx(3.7)
     unit = next(s for s in body["by_stage"] if s["name"] == "Unit")
     assert (unit["escaped"], unit["unattributed"], unit["caught"]) == (4, False, None)
+    # Per stage, the mean and P90 stand beside the median (docs/metrics.md: 1, 2, 3, 4 h).
+    assert unit["mean_deficit_hours"] == pytest.approx(2.5)
+    assert unit["median_deficit_hours"] == pytest.approx(2.5)
+    assert unit["p90_deficit_hours"] == pytest.approx(3.7)
+    assert unit["mean_deficit_seconds"] == pytest.approx(2.5 * 3600)
+    assert unit["p90_deficit_seconds"] == pytest.approx(3.7 * 3600)
+    e2e = next(s for s in body["by_stage"] if s["name"] == "E2E")
+    assert (e2e["mean_deficit_seconds"], e2e["p90_deficit_hours"]) == (None, None)
     assert body["weakest_stage"] == "Unit"
     counts = {c["key"]: c["count"] for c in body["by_category"]}
     assert counts == {
@@ -71,6 +79,9 @@ def test_containment_from_reported_stage_catches(member_api, team, stages):
     body = member_api.get("/teams/checkout/metrics").json()
     unit = next(s for s in body["by_stage"] if s["name"] == "Unit")
     assert unit["containment"] == pytest.approx(50 / 75)
+    assert unit["caught_source"] == "typed"
+    integration = next(s for s in body["by_stage"] if s["name"] == "Integration")
+    assert (integration["caught"], integration["caught_source"]) == (None, None)
     [rate] = body["release_escape_rates"]
     assert (rate["version"], rate["escaped"], rate["caught"]) == ("5.0", 25, 50)
     assert rate["escape_rate"] == pytest.approx(25 / 75)
@@ -114,3 +125,16 @@ def test_viewer_reads_metrics(viewer_api, team):
 
 def test_outsider_gets_404_for_metrics(outsider_api, team):
     assert outsider_api.get("/teams/checkout/metrics").status_code == 404
+
+
+def test_measured_counts_give_containment_and_say_so(member_api, team, stages):
+    released = timezone.now() - timedelta(days=3)
+    release = Release.objects.create(team=team, version="5.1", released_at=released)
+    StageCatch.objects.create(release=release, stage=stages[1], caught=3, source="measured")
+    Escape.objects.create(
+        team=team, title="e", detected_at=released + timedelta(hours=1), stage=stages[1]
+    )
+    body = member_api.get("/teams/checkout/metrics").json()
+    integration = next(s for s in body["by_stage"] if s["name"] == "Integration")
+    assert integration["caught_source"] == "measured"
+    assert integration["containment"] == pytest.approx(3 / 4)

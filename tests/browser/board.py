@@ -21,8 +21,9 @@ BOARD_PATH = re.compile(rf"/t/{TEAM}/retros/(\d+)/$")
 WAIT = 15.0
 WAIT_MS = int(WAIT * 1000)
 
-# Escapes of the demo's older release: in no retro of the seed, so the new-retro form always
-# offers them, in this order on the board (by detection time).
+# Escapes of the demo's older release: in no open retro of the seed (two are in its closed one)
+# and detected within 90 days, so the new-retro form always offers them, in this order on the
+# board (by detection time).
 OLD_RELEASE = "2026.10.0"
 CARD_PAYMENTS = "Card payments declined for 3-D Secure v2 challenges"
 SSO = "Session lost after SSO redirect in Safari"

@@ -38,7 +38,7 @@ class Person:
         text = message.text
         csp = "Content Security Policy" in text or "Refused to" in text
         if csp:
-            self.problems.append(f"CSP violation: {text}")
+            self.problems.append(f"CSP violation: {text} at {message.location}")
         elif message.type == "error":
             if self.tolerate_network_failures and NETWORK_FAILURE.search(text):
                 return

@@ -27,7 +27,7 @@ import re
 from functools import cache
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import FilePayload, Locator, Page, expect
 
 from tests.browser.board import (
     COUPON,
@@ -47,6 +47,7 @@ from tests.browser.board import (
 )
 from tests.browser.people import People, Person
 from tests.browser.stack import DEMO_PASSWORD, ROOT, TEAM, Stack
+from tests.browser.test_flakiness import seed as seed_test_results
 
 pytestmark = pytest.mark.browser
 
@@ -228,12 +229,21 @@ def test_the_register_dashboards_forms_and_settings(people: People):
     page.get_by_role("link", name=re.compile(r"^Release [\d.]+ retro$")).first.click()
     page.wait_for_url(re.compile(rf"/t/{TEAM}/retros/\d+/$"))
     retro = page.evaluate("location.pathname")
+    page.goto(team_path("retros/"))
+    # The seed's closed retro: its actions offer Mark done, one shows as done (issue 12).
+    page.get_by_role("link", name="October leaks follow-up").click()
+    page.wait_for_url(re.compile(rf"/t/{TEAM}/retros/\d+/$"))
+    earlier = page.evaluate("location.pathname")
+    seed_test_results(people.stack)
+    page.goto(team_path("tests/"))
+    tested = first_link(page, rf"/t/{TEAM}/tests/\d+/")
     pages = {
         "the home page": "/",
         "the team page": team_path(),
         "the escape register": team_path("escapes/"),
         "an escape": escape,
         "an escape's edit form": f"{escape}edit/",
+        "an escape's tests (evidence/views_escape.py)": f"{escape}tests/",
         "the new-escape form": team_path("escapes/new/"),
         "the import form": team_path("escapes/import/"),
         "the releases": team_path("releases/"),
@@ -242,6 +252,8 @@ def test_the_register_dashboards_forms_and_settings(people: People):
         "the retros": team_path("retros/"),
         "the demo retro's board (Five Whys, seeded whys and actions)": retro,
         "the demo retro's summary": f"{retro}summary/",
+        "a closed retro's board (Mark done, a done action)": earlier,
+        "a closed retro's summary (Mark done, a done action)": f"{earlier}summary/",
         "the team dashboard": team_path("dashboard/"),
         "the all-teams dashboard": "/dashboard/",
         "every team's escapes": "/escapes/",
@@ -249,6 +261,12 @@ def test_the_register_dashboards_forms_and_settings(people: People):
         "the guiding questions (each category's form)": team_path("retros/guide/"),
         "the tracker connection": team_path("integrations/connection/"),
         "the chat channels": team_path("chat/"),
+        "the delivery log": team_path("notices/"),
+        "the test flakiness page": team_path("tests/"),
+        "a test's history": tested,
+        "the test result uploads": team_path("tests/uploads/"),
+        "sending test results from CI": team_path("tests/setup/"),
+        "the Confluence connection": team_path("integrations/confluence/"),
         "the API tokens": "/tokens/",
         "your notification settings": "/settings/notifications/",
         "the 404 page": team_path("retros/999999/"),
@@ -520,3 +538,34 @@ def _reset_link(stack: Stack, address: str) -> str:
     match = re.search(r"https?://[^/\s]+(/accounts/reset/\S+/)", body)
     assert match, body
     return match.group(1)
+
+
+def test_the_import_preview_asking_about_local_times(people: People):
+    """Issue 13, point 8: a time that happens twice is asked about in the preview, a time the
+    clocks skip is a row error; the questions are labelled radios a thumb can hit."""
+    audit = Audit()
+    admin = people.open("admin")
+    page = admin.page
+
+    def preview(content: bytes) -> None:
+        page.goto(team_path("escapes/import/"))
+        upload: FilePayload = {"name": "local-times.csv", "mimeType": "text/csv", "buffer": content}
+        page.locator("input[type=file]").set_input_files(files=[upload])
+        page.get_by_role("button", name="Preview").click()
+
+    header = "title,detected_at,merged_at\n"
+    preview(f"{header}Skipped,2025-03-30T05:00,2025-03-30T02:30\n".encode())
+    expect(page.get_by_text("does not exist in Europe/Berlin").first).to_be_visible()
+    audit.check(admin, "the import preview refusing a time the clocks skip")
+    # Errors come first: the question about a time that happens twice is asked once the file
+    # has none.
+    preview(f"{header}Twice,2025-10-26T04:00,2025-10-26T02:30\n".encode())
+    expect(page.get_by_text("happens twice in Europe/Berlin").first).to_be_visible()
+    first = page.get_by_label(re.compile(r"the first, UTC\+02:00"))
+    expect(first).to_have_count(1)
+    audit.check(admin, "the import preview asking about local times")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    box = page.locator("label.check", has=first).bounding_box()
+    assert box is not None and box["height"] >= 44
+    audit.assert_clean()

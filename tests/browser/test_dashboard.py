@@ -110,3 +110,55 @@ def test_on_the_all_teams_page_a_bar_opens_the_escapes_of_every_team_behind_it(
             "from teams.models import Team\n"
             "Team.objects.filter(slug='mobile').delete()\n"
         )
+
+
+SHOTS = "/tmp/leakseal-shots"
+
+
+@pytest.mark.parametrize("width,height", [(390, 844), (1366, 768)])
+def test_each_stages_mean_median_and_p90_stand_beside_its_box(people: People, width, height):
+    """Beside the box plot (to its right on a laptop, under it on a phone) each stage's mean,
+    median and P90 read on one line, the chart marks the mean and the P90, and nothing makes
+    the page wider than the screen."""
+    manager = people.open("manager")
+    page = manager.page
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"/t/{TEAM}/dashboard/?start={months_back()}&period=month")
+    chart = page.locator('[data-chart="stages"]')
+    expect(chart.locator("svg")).to_have_count(1)
+    names = chart.evaluate(
+        "node => echarts.getInstanceByDom(node).getOption().series.map(s => s.name)"
+    )
+    assert {"mean", "P90"} <= set(names), names
+
+    figures = page.locator("[data-stage-figures]")
+    assert figures.count() >= 2
+    first = figures.first
+    first.scroll_into_view_if_needed()
+    for figure in ("mean", "median", "p90"):
+        expect(first.locator(f'[data-figure="{figure}"]')).to_be_visible()
+    # The three figures of a stage sit on one line, and the list beside (or under) the chart.
+    tops = [first.locator(f'[data-figure="{f}"]').bounding_box() for f in ("mean", "p90")]
+    assert tops[0] and tops[1] and abs(tops[0]["y"] - tops[1]["y"]) < 2
+    plot, listed = chart.bounding_box(), page.locator(".stage-figures").bounding_box()
+    assert plot and listed
+    if width >= 1000:
+        assert listed["x"] >= plot["x"] + plot["width"] - 1  # to the right of the chart
+    else:
+        assert listed["y"] >= plot["y"] + plot["height"] - 1  # under it
+    wider = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wider <= 0, f"the page is {wider} px wider than the screen"
+    page.locator("#stages-heading").scroll_into_view_if_needed()
+    page.screenshot(path=f"{SHOTS}/dashboard-stages-{width}.png")
+    figures.last.scroll_into_view_if_needed()
+    page.screenshot(path=f"{SHOTS}/dashboard-figures-{width}.png")
+    # The team page: each stage's figures on a line of their own, within the screen.
+    page.goto(f"/t/{TEAM}/?start={months_back()}")
+    line = page.locator("[data-stage-deficit]").first
+    line.scroll_into_view_if_needed()
+    for figure in ("mean", "median", "p90"):
+        box = line.locator(f'[data-figure="{figure}"]').bounding_box()
+        assert box and box["x"] + box["width"] <= width, (figure, box)
+    page.locator("section[aria-labelledby=by-stage-heading]").screenshot(
+        path=f"{SHOTS}/team-stages-{width}.png"
+    )

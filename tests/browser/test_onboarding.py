@@ -25,11 +25,26 @@ def _invitation_link(people: People, address: str) -> str:
     return match.group(0)
 
 
+# The innermost elements that reach past the viewport's right edge: what to fix.
+WIDEST = """() => {
+  const edge = document.documentElement.clientWidth;
+  const past = [...document.querySelectorAll('body *')].filter(
+    (el) => el.getBoundingClientRect().right > edge + 0.5
+      && ![...el.children].some((c) => c.getBoundingClientRect().right > edge + 0.5));
+  return past.slice(0, 5).map((el) => el.tagName.toLowerCase()
+    + (el.id ? '#' + el.id : '')
+    + (el.className ? '.' + String(el.className).split(' ').join('.') : '')
+    + ' "' + (el.textContent || '').trim().slice(0, 60) + '" right='
+    + Math.round(el.getBoundingClientRect().right)).join(' | ');
+}"""
+
+
 def _fits_and_photograph(page: Page, name: str, too_wide: list[str]) -> None:
     for width, height in VIEWPORTS:
         page.set_viewport_size({"width": width, "height": height})
         if (extra := overflow(page)) > 0:
-            too_wide.append(f"{name} ({page.url}) at {width} px: {extra} px too wide")
+            culprits = page.evaluate(WIDEST)
+            too_wide.append(f"{name} ({page.url}) at {width} px: {extra} px too wide; {culprits}")
         page.screenshot(path=f"/tmp/onboarding_{name}_{width}.png", full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
 

@@ -26,6 +26,7 @@ PAGES = [
     f"/t/{TEAM}/dashboard/",
     f"/t/{TEAM}/integrations/connection/",
     f"/t/{TEAM}/chat/",
+    f"/t/{TEAM}/integrations/confluence/",
     "/dashboard/",
     "/escapes/",
     "/tokens/",

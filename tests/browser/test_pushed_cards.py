@@ -4,7 +4,7 @@ whys, their CSRF token) and swaps it in without a request, and nothing typed is 
 draft, the caret and the focus stay where they were, on a phone and on a laptop."""
 
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.browser.board import (
     COUPON,
@@ -13,12 +13,14 @@ from tests.browser.board import (
     advance_to_whys,
     assert_not_reloaded,
     board_path,
+    card,
     create_retro,
     facilitate,
     first_why_field,
     mark_page,
     open_board,
     open_card,
+    overview_row,
     vote_button,
     why_item,
     why_texts,
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.browser
 DRAFT = "The staging proxy strips the"
 MINE = "Staging never runs behind the real SSO domain"
 THEIRS = "The Safari run was dropped from the nightly suite"
+PANEL = "**/tests/?view=board*"
 
 
 def _settled(page: Page) -> None:
@@ -50,6 +53,10 @@ def test_a_pushed_card_keeps_the_draft_focus_caret_and_the_persons_own_parts(
     advance_to_whys(facilitator.page)
     a = people.open("engineer")
     b = people.open("engineer2")
+    # B's board loads the card's test panel all along (its answers held back): a panel loading
+    # itself is not something B does, and does not keep a pushed card out.
+    held: list[Route] = []
+    b.page.route(PANEL, lambda route: held.append(route))
     width, height = viewport
     b.page.set_viewport_size({"width": width, "height": height})
     for person in (a, b):
@@ -73,6 +80,9 @@ def test_a_pushed_card_keeps_the_draft_focus_caret_and_the_persons_own_parts(
             fetched.append(request.url.partition(board)[2])
 
     b.page.on("request", record)
+    open_card(b.page, SSO).locator("section.escape-tests").scroll_into_view_if_needed()
+    b.page.wait_for_function("() => document.querySelector('#board .escape-tests.htmx-request')")
+    assert held, "the panel is loading"
     mark_page(b.page)
 
     # B is typing a why on the same card, the caret gone back to after "The ".
@@ -120,3 +130,39 @@ def test_a_pushed_card_keeps_the_draft_focus_caret_and_the_persons_own_parts(
     open_card(b.page, SSO).get_by_role("button", name="− Take back").click()
     expect(mine).to_have_count(0)
     expect(open_card(a.page, SSO).locator(".votes")).to_have_text("0 votes")
+    b.page.unroute(PANEL)  # the answers held back go on to the server
+    expect(open_card(b.page, SSO).locator("section.escape-tests[data-lazy]")).to_have_count(0)
+
+
+def test_a_click_pressed_while_the_overview_changes_is_not_lost(people: People):
+    """B presses on an escape in the overview; before B lets go, A's why changes the overview.
+    Replaced under the press, the link would never get B's click: it waits until B lets go."""
+    facilitator = people.open("facilitator")
+    retro_id = create_retro(facilitator.page, "Pressed link retro", escapes=(SSO, COUPON))
+    advance_to_whys(facilitator.page)
+    a = people.open("engineer")
+    b = people.open("engineer2")
+    for person in (a, b):
+        open_board(person.page, retro_id)
+    open_card(b.page, SSO)
+    _settled(b.page)
+    mark_page(b.page)
+    before = b.page.locator("#board").get_attribute("data-version")
+
+    link = overview_row(b.page, COUPON).get_by_role("link", name=COUPON, exact=True)
+    link.scroll_into_view_if_needed()
+    box = link.bounding_box()
+    assert box
+    b.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    b.page.mouse.down()
+    add_first_why(a.page, SSO, THEIRS)
+    expect(why_texts(a.page, SSO, THEIRS)).to_have_count(1)
+    b.page.wait_for_function(
+        "before => document.getElementById('board').dataset.version !== before", arg=before
+    )
+    b.page.mouse.up()
+
+    expect(card(b.page, COUPON)).to_be_visible()
+    expect(overview_row(b.page, SSO)).to_contain_text("1")  # and the overview caught up
+    expect(why_texts(b.page, SSO, THEIRS)).to_have_count(1)
+    assert_not_reloaded(b.page)

@@ -95,6 +95,9 @@ def test_an_admin_reads_the_audit_trail(people: People):
     page.goto("/tokens/")
     page.get_by_label("Name").fill("Audit walk")
     page.get_by_role("button", name=re.compile("Create")).click()
+    # The token is created by an htmx post: wait for its answer before leaving the page, or
+    # the navigation cancels the request (seen on a loaded machine: no token, no Revoke).
+    expect(page.get_by_text("Your new token “Audit walk”")).to_be_visible()
     page.goto("/tokens/")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Revoke").first.click()

@@ -86,7 +86,7 @@ def test_seed_demo_releases_have_caught_counts_and_realistic_escapes():
 
 def test_seed_demo_leaves_a_retro_in_the_five_whys_phase():
     seed()
-    retro = Retrospective.objects.get(team__slug="demo")
+    retro = Retrospective.objects.get(team__slug="demo", phase=Phase.WHYS)
     latest = Release.objects.get(team__slug="demo", version="2026.11.0")
     assert retro.phase == Phase.WHYS
     assert retro.release == latest
@@ -107,7 +107,7 @@ def test_the_demo_team_requires_root_causes_and_its_retro_shows_the_refusal():
     seed()
     team = Team.objects.get(slug="demo")
     assert team.close_requires_root_cause
-    retro = Retrospective.objects.get(team=team)
+    retro = Retrospective.objects.get(team=team, phase=Phase.WHYS)
     services.retro_advance(retro=retro, expected_phase=Phase.WHYS, to_phase=Phase.ACTIONS)
     board = client_for(User.objects.get(username="facilitator")).get(f"/t/demo/retros/{retro.pk}/")
     assert team.close_rule in board.content.decode()
@@ -163,3 +163,51 @@ def test_demo_pages_render_for_the_demo_users():
     response = client.get(f"/t/demo/releases/{latest.pk}/")
     assert response.status_code == 200
     assert b"Checkout times out when the payment gateway responds slowly" in response.content
+
+
+def test_the_demo_retro_opens_with_an_earlier_retros_overdue_and_done_actions():
+    seed()
+    team = Team.objects.get(slug="demo")
+    earlier = Retrospective.objects.get(team=team, phase=Phase.CLOSED)
+    current = Retrospective.objects.get(team=team, phase=Phase.WHYS)
+    assert earlier.created_at < current.created_at
+    actions = list(PreventativeAction.objects.filter(retro=earlier).order_by("pk"))
+    done, overdue = actions
+    assert done.done_at is not None and done.done_url
+    assert done.done_by is not None and done.done_by.username == "engineer"
+    assert done.escape.sealed_at == done.done_at
+    assert overdue.done_at is None and overdue.due_date is not None
+    assert overdue.due_date < timezone.localdate(timezone=team.tzinfo)
+    html = (
+        client_for(User.objects.get(username="engineer"))
+        .get(f"/t/demo/retros/{current.pk}/")
+        .content.decode()
+    )
+    panel = html[html.index('id="earlier-actions"') :]
+    panel = panel[: panel.index("</section>")]
+    assert "Last retros’ actions" in panel and "1 overdue" in panel
+    assert overdue.title in panel and done.title not in panel  # done before this retro began
+    # The November basket-total escape repeats the sealed coupon escape (checkout, flakiness).
+    assert html.count("re-escape-badge") == 1
+
+
+def test_seed_demo_sends_five_weeks_of_ci_results_through_the_upload_path():
+    from evidence.models import MeasuredCatch, Quarantine, ResultUpload, TrackedTest
+
+    seed()
+    team = Team.objects.get(slug="demo")
+    assert ResultUpload.objects.filter(team=team).exclude(status="done").count() == 0
+    assert not ResultUpload.objects.filter(team=team, files__isnull=False).exists()
+    coupon = TrackedTest.objects.get(team=team, name__contains="applies a coupon once")
+    assert coupon.flips > 0 and coupon.retries > 0, "the checkout E2E test cried wolf"
+    catches = set(MeasuredCatch.objects.filter(team=team).values_list("test__name", flat=True))
+    assert catches == {"challengesThreeDSecureV2", "[chromium] pay › pays with a saved card"}
+    latest = team.releases.get(version="2026.11.0")
+    sources = dict(latest.stage_catches.values_list("stage__name", "source"))
+    assert sources == {"Unit": "typed", "Integration": "typed", "E2E": "measured"}
+    assert latest.stage_catches.get(stage__name="E2E").caught == 1
+    failing = TrackedTest.objects.get(team=team, name="test_the_refresh_token_rotates")
+    assert failing.failing_since is not None and failing.last_outcome == "failed"
+    sso = TrackedTest.objects.get(team=team, name__contains="keeps the session")
+    assert sso.skipped_since is not None and "AUTH-311" in sso.skip_reason
+    assert Quarantine.objects.get(test__team=team).test.name == "test_reindex_after_schema_change"

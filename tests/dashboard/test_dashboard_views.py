@@ -13,9 +13,11 @@ from django.test import Client
 from escapes.models import Category, Escape, PipelineStage, Release, Severity
 from insights import dashboard as numbers
 from insights import dashboard_page as dashboard_views
+from insights.models import EscapeRollup, ReleaseRollup
 from insights.release_rollups import release_rollup_recompute
 from insights.rollups import rollups_recompute_team
 from teams.models import Team
+from tests.api.conftest import api_for
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.skipif(
@@ -156,8 +158,9 @@ def test_week_periods_split_the_range_into_iso_weeks(member, team, dataset):
 def test_stage_box_pareto_and_problems_tables_carry_the_numbers(member, team, dataset):
     tables = page(client_for(member), f"/t/{team.slug}/dashboard/", **RANGE)
     first_stage = tables.rows["stage-0"]
-    assert first_stage[1:4] == ["2", "2", "1 d"]  # escaped, known, minimum 24 h
-    assert first_stage[7] == "2 d"  # maximum 48 h
+    # escaped, known, mean 36 h, median 36 h, P90 45.6 h, minimum 24 h, ..., maximum 48 h
+    assert first_stage[1:7] == ["2", "2", "1 d 12 h", "1 d 12 h", "1 d 22 h", "1 d"]
+    assert first_stage[9] == "2 d"
     assert tables.rows["category-0"][:2] == ["Coverage Gap", "2"]
     assert tables.rows["problem-negative_deficit"][1:] == ["1", f"#{dataset['d'].pk}"]
     assert tables.rows["problem-missing_merged_at"][1:] == ["1", f"#{dataset['c'].pk}"]
@@ -217,14 +220,81 @@ def test_a_bad_query_value_is_named_and_the_default_shown(member, team, params, 
     assert errors and errors[0].startswith(f"{field}:")
 
 
-def test_the_page_says_how_fresh_its_numbers_are(member, team, dataset):
-    response = client_for(member).get(f"/t/{team.slug}/dashboard/", RANGE)
-    freshness = re.search(
-        r"<p class=\"freshness\" data-freshness>(.*?)</p>", response.content.decode(), re.S
+def _freshness(client: Client, path: str) -> str:
+    found = re.search(
+        r"<p class=\"freshness\" data-freshness>(.*?)</p>",
+        client.get(path, RANGE).content.decode(),
+        re.S,
     )
-    assert freshness and (
-        "Numbers as of" in freshness[1] or "computed for this request" in freshness[1]
-    )
+    assert found
+    return re.sub(r"<[^>]+>", "", " ".join(found[1].split()))
+
+
+def _all_changed_at(when: str) -> None:
+    Escape.objects.update(updated_at=at(when))
+
+
+def _stamp(team: Team, month: str, when: str) -> None:
+    EscapeRollup.objects.filter(team=team, month=month).update(computed_at=at(when))
+
+
+def test_the_freshness_line_tells_the_newest_change_in_the_teams_zone(member, team, dataset):
+    """Issue 13: it showed the oldest rollup's time, though newer changes were in."""
+    _all_changed_at("2026-12-05T08:00")
+    EscapeRollup.objects.filter(team=team).update(computed_at=at("2026-12-05T09:00"))
+    ReleaseRollup.objects.filter(team=team).update(computed_at=at("2026-12-05T09:30"))
+    _stamp(team, "2026-02-01", "2026-12-05T10:00")
+    # Changed after the team's oldest stamp, but before its own month's: in the numbers.
+    Escape.objects.filter(pk=dataset["c"].pk).update(updated_at=at("2026-12-05T09:59"))
+    line = _freshness(client_for(member), f"/t/{team.slug}/dashboard/")
+    # 10:00 UTC is 11:00 in Berlin, the team's zone, and says so.
+    assert "Numbers include changes up to 5 Dec 2026 11:00 Europe/Berlin" in line
+    assert "No change is waiting to be counted." in line
+    assert "still being counted" not in line
+
+
+def test_the_freshness_line_says_when_a_change_is_still_pending(member, team, dataset):
+    _all_changed_at("2026-12-05T08:00")
+    EscapeRollup.objects.filter(team=team).update(computed_at=at("2026-12-05T09:00"))
+    ReleaseRollup.objects.filter(team=team).update(computed_at=at("2026-12-05T09:00"))
+    _stamp(team, "2026-02-01", "2026-12-05T10:00")
+    # January's rollup is older than this change: its recompute has not run yet.
+    Escape.objects.filter(pk=dataset["a"].pk).update(updated_at=at("2026-12-05T09:30"))
+    line = _freshness(client_for(member), f"/t/{team.slug}/dashboard/")
+    assert "Numbers include changes up to 5 Dec 2026 11:00 Europe/Berlin" in line
+    assert "Newer changes are still being counted: reload in a minute." in line
+    # The same two facts in the API and the CSV: every figure on the page is in both.
+    answer = api_for(member).get(f"/teams/{team.slug}/dashboard", RANGE).json()
+    assert answer["changes_up_to"].startswith("2026-12-05T10:00")
+    assert answer["pending_teams"] == [team.slug]
+    csv_text = client_for(member).get(f"/t/{team.slug}/dashboard.csv", RANGE).content.decode()
+    assert ",changes_up_to,,2026-12-05T10:00:00+00:00" in csv_text
+    assert f",pending_teams,,{team.slug}" in csv_text
+    rollups_recompute_team(team_id=team.pk)
+    line = _freshness(client_for(member), f"/t/{team.slug}/dashboard/")
+    assert "No change is waiting to be counted." in line
+
+
+def test_the_all_teams_freshness_line_is_labelled_utc_and_names_pending_teams(
+    team, other_team, member, dataset
+):
+    from teams.models import Role
+    from teams.services import membership_set
+
+    membership_set(team=other_team, user=member, role=Role.VIEWER)
+    Escape.objects.create(team=other_team, title="s", detected_at=at("2026-01-20T10:00"))
+    rollups_recompute_team(team_id=other_team.pk)
+    _all_changed_at("2026-12-05T08:00")
+    EscapeRollup.objects.update(computed_at=at("2026-12-05T09:00"))
+    ReleaseRollup.objects.update(computed_at=at("2026-12-05T09:00"))
+    _stamp(team, "2026-02-01", "2026-12-05T10:00")
+    Escape.objects.create(team=other_team, title="new", detected_at=at("2026-01-21T10:00"))
+    Escape.objects.filter(title="new").update(updated_at=at("2026-12-05T09:05"))
+    line = _freshness(client_for(member), "/dashboard/")
+    # Berlin and UTC: one zone for both, said out loud.
+    assert "Numbers include changes up to 5 Dec 2026 10:00 UTC" in line
+    assert f"Newer changes to {other_team.name} are still being counted" in line
+    assert team.name not in line.split("still being counted")[0].split("Newer changes")[1]
 
 
 def test_no_inline_script_but_the_chart_data(member, team, dataset):

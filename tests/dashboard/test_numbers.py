@@ -298,6 +298,11 @@ def test_follow_through_counts_the_actions_of_the_ranges_escapes(team, owner, ti
     follow = board(team, NOV_START, NOV_END).follow_through
     assert (follow.actions, follow.pushed, follow.done, follow.overdue) == (4, 2, 2, 1)
     assert follow.median_days_to_done == pytest.approx(3)
+    assert [follow.share(n) for n in (follow.pushed, follow.done, follow.overdue)] == [
+        0.5,
+        0.5,
+        0.25,
+    ]
 
 
 def test_a_re_escape_is_a_new_escape_after_a_sealed_one_of_its_component_and_category(team):

@@ -299,8 +299,8 @@ def test_a_conflict_while_writing_rolls_back_every_row(team, member, monkeypatch
     real_preview = csv_module.csv_preview
     raced: list[bool] = []
 
-    def preview_then_race(team, content):
-        preview = real_preview(team, content)
+    def preview_then_race(team, content, folds=None):
+        preview = real_preview(team, content, folds)
         if raced:
             return preview
         raced.append(True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -67,11 +68,28 @@ class WorkItem:
     fields: dict[str, Any]
     rev: int = 1
     relations: list[dict[str, Any]] = field(default_factory=list)
+    made_at: float = field(default_factory=time.monotonic)  # for WIQL's lag
 
     @property
     def tags(self) -> list[str]:
         raw = self.fields.get("System.Tags") or ""
         return [t.strip() for t in raw.split(";") if t.strip()]
+
+
+# The relation types a work item takes here (Azure DevOps' link type reference names).
+LINK_TYPES = frozenset(
+    {
+        "Hyperlink",
+        "ArtifactLink",
+        "System.LinkTypes.Related",
+        "System.LinkTypes.Duplicate-Forward",
+        "System.LinkTypes.Duplicate-Reverse",
+        "System.LinkTypes.Hierarchy-Forward",
+        "System.LinkTypes.Hierarchy-Reverse",
+        "System.LinkTypes.Dependency-Forward",
+        "System.LinkTypes.Dependency-Reverse",
+    }
+)
 
 
 def _error(status: int, message: str, type_key: str) -> HttpError:
@@ -94,8 +112,11 @@ def _error(status: int, message: str, type_key: str) -> HttpError:
 class FakeAzure(FakeTracker):
     specs = [spec("ado_wit_7.1.json"), spec("ado_work_7.1.json")]
 
-    def __init__(self, *, latency: float = 0.0) -> None:
+    def __init__(self, *, latency: float = 0.0, search_lag: float = 0.0) -> None:
         super().__init__(latency=latency)
+        # Seconds before a new work item shows in WIQL queries (eventually consistent); reads
+        # by id see it at once.
+        self.search_lag = search_lag
         self.org = accounts.ADO_ORG
         self.project = accounts.ADO_PROJECT
         self.team = accounts.ADO_TEAM
@@ -136,6 +157,19 @@ class FakeAzure(FakeTracker):
     def tickets(self) -> list[dict[str, Any]]:
         with self.lock:
             return [self._summary(self.items[i]) for i in self.ours]
+
+    def duplicate_ticket(self, key: str | int) -> str:
+        """A second work item made from Leakseal's `key` (same tag), as a lost race would."""
+        with self.lock:
+            original = self.items[int(key)]
+            values = {
+                k: v
+                for k, v in original.fields.items()
+                if k not in ("System.Id", "System.CreatedDate", "System.ChangedDate", "System.Rev")
+            }
+            copy = self._new_item(str(original.fields["System.WorkItemType"]), values)
+            self.ours.append(copy.id)
+            return str(copy.id)
 
     def item(self, key: str | int) -> WorkItem:
         with self.lock:
@@ -407,6 +441,12 @@ class FakeAzure(FakeTracker):
     def _relation(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict) or not value.get("rel") or not value.get("url"):
             raise _error(400, "A relation needs rel and url.", "WorkItemLinkInvalidException")
+        if value["rel"] not in LINK_TYPES:
+            raise _error(
+                400,
+                f"TF201036: You cannot add a link of type {value['rel']}: it does not exist.",
+                "WorkItemLinkTypeNotFoundException",
+            )
         if value["rel"] != "Hyperlink":
             target = re.search(r"/workItems/(\d+)$", value["url"], re.IGNORECASE)
             if target is None or int(target.group(1)) not in self.items:
@@ -480,7 +520,12 @@ class FakeAzure(FakeTracker):
         if match is None:
             raise self._wiql_error(f"only a flat id query over work items is served: {text}")
         test = _Where(match["where"], self.project, precise, self._wiql_error).parse()
-        found = [item for item in self.items.values() if test(item.fields, item.tags)]
+        indexed_before = time.monotonic() - self.search_lag
+        found = [
+            item
+            for item in self.items.values()
+            if item.made_at <= indexed_before and test(item.fields, item.tags)
+        ]
         order = match["order"] or "System.Id"
         found.sort(key=lambda it: str(it.fields.get(order, "")).zfill(20))
         if (match["dir"] or "").upper() == "DESC":

@@ -17,6 +17,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -123,10 +124,11 @@ class FakeChat(ABC):
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
+        parts = urlsplit(handler.path)
         request = Request(
             method=handler.command,
-            path=handler.path.split("?")[0],
-            query={},
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in handler.headers.items()},
             body=handler.rfile.read(length) if length else b"",
         )

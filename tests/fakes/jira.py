@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -168,6 +169,7 @@ class Issue:
     leakseal: bool = False  # created through the API (a Leakseal ticket), not an escape
     previous_status: str = ""
     links: list[dict[str, Any]] = field(default_factory=list)
+    made_at: float = field(default_factory=time.monotonic)  # for the search's lag
 
 
 @dataclass
@@ -184,8 +186,11 @@ class JqlError(Exception):
 class FakeJira(FakeTracker):
     specs = [spec("jira_platform.json"), spec("jira_software.json"), enhanced_search_spec()]
 
-    def __init__(self, *, latency: float = 0.0) -> None:
+    def __init__(self, *, latency: float = 0.0, search_lag: float = 0.0) -> None:
         super().__init__(latency=latency)
+        # Seconds before a new issue shows in JQL searches (Jira Cloud's search is eventually
+        # consistent); reads by key see it at once, as in Jira.
+        self.search_lag = search_lag
         self.projects = {accounts.JIRA_PROJECT: {"id": "10000", "name": "Shop"}}
         self.boards = {accounts.JIRA_BOARD: accounts.JIRA_PROJECT}
         self.issues: dict[str, Issue] = {}
@@ -259,6 +264,16 @@ class FakeJira(FakeTracker):
             issue.category = "done" if resolved else self._category(status)
             issue.resolved = _as_time(resolved) if resolved else None
             return issue.key
+
+    def duplicate_ticket(self, key: str) -> str:
+        """A second issue made from Leakseal's ticket `key` (same label), as a lost race would."""
+        with self.lock:
+            original = self.issues[key]
+            values = {k: v for k, v in original.fields.items()}
+            values["labels"] = list(original.fields.get("labels") or [])
+            copy = self._new_issue(original.project, values, created=datetime.now(UTC))
+            copy.leakseal = True
+            return copy.key
 
     def set_sprints(self, sprints: list[tuple[str, str]]) -> None:
         """Board 1's sprints, in board order (states: closed, active, future)."""
@@ -701,7 +716,8 @@ class FakeJira(FakeTracker):
             predicate, order = Jql(jql).parse()
         except JqlError as exc:
             raise _error(400, str(exc)) from None
-        issues = [i for i in self.issues.values() if predicate(i)]
+        indexed_before = time.monotonic() - self.search_lag
+        issues = [i for i in self.issues.values() if i.made_at <= indexed_before and predicate(i)]
         for name, descending in reversed(order):
             issues.sort(key=_SORT_KEYS[name], reverse=descending)
         return issues

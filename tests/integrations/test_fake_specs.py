@@ -236,3 +236,49 @@ def test_the_fake_turns_its_own_wrong_answer_into_a_recorded_violation():
         "the fake's own answer: jira_platform.json: POST /rest/api/3/issue 201 response "
         "at id: 10000 is not of type 'string'"
     ]
+
+
+# --- Confluence (an excerpt of Atlassian's Cloud document; tests/fakes/specs/README.md).
+
+CONFLUENCE = spec("confluence_content_trimmed.json")
+PAGE_CREATE = {
+    "type": "page",
+    "title": "Release 4.2 retro",
+    "space": {"key": "ENG"},
+    "ancestors": [{"id": "98001"}],
+    "body": {"storage": {"value": "<p>x</p>", "representation": "storage"}},
+}
+
+
+def test_a_valid_confluence_page_create_passes():
+    operation = CONFLUENCE.check_request(
+        "POST", "/wiki/rest/api/content", {}, body(PAGE_CREATE), "application/json"
+    )
+    assert operation.body["operationId"] == "createContent"
+
+
+def test_a_confluence_update_without_its_version_is_a_violation():
+    update = {"type": "page", "title": "x", "body": PAGE_CREATE["body"]}
+    with pytest.raises(SpecViolation, match="version"):
+        CONFLUENCE.check_request(
+            "PUT", "/wiki/rest/api/content/98002", {}, body(update), "application/json"
+        )
+
+
+def test_a_confluence_body_in_an_unknown_representation_is_a_violation():
+    wrong = {**PAGE_CREATE, "body": {"storage": {"value": "x", "representation": "html"}}}
+    with pytest.raises(SpecViolation, match="html"):
+        CONFLUENCE.check_request(
+            "POST", "/wiki/rest/api/content", {}, body(wrong), "application/json"
+        )
+
+
+def test_a_confluence_space_answer_without_its_name_is_a_violation():
+    space = {"key": "ENG", "type": "global", "status": "current", "_expandable": {}, "_links": {}}
+    with pytest.raises(SpecViolation, match="name"):
+        CONFLUENCE.check_response("GET", "/wiki/rest/api/space/ENG", 200, space)
+
+
+def test_an_operation_leakseal_does_not_call_is_not_in_the_excerpt():
+    with pytest.raises(SpecViolation, match="no operation DELETE"):
+        CONFLUENCE.operation("DELETE", "/wiki/rest/api/content/98002")

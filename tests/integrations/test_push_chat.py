@@ -1,14 +1,29 @@
 """A ticket push that fails for good is posted to the team's chat channels (notices/chat.py),
 from the transaction that marks it failed; a transient failure that will be retried is not.
+
+Once every push of a closed retro is settled (pushed, or failed for good), the channels that
+got the retro's close get its tickets: one follow-up per retro and channel.
 """
 
 import json
 
 import pytest
+from django.db import transaction
 
+from integrations import push
+from integrations.models import OutboxState, TicketPush
 from notices.models import ChatKind, Notice
-from tests.integrations.test_push import close, fresh_action, ready_retro
-from tests.notices.test_chat import connect, deliver_all, fake_slack, queued  # noqa: F401
+from tests.fakes import accounts
+from tests.integrations.test_push import Side, close, fresh_action, ready_retro, side  # noqa: F401
+from tests.notices.test_chat import (  # noqa: F401
+    all_text,
+    connect,
+    deliver_all,
+    fake_slack,
+    fake_teams,
+    queued,
+)
+from tests.retros.conftest import make_escape
 
 
 @pytest.fixture
@@ -59,3 +74,221 @@ def test_a_transient_push_failure_posts_nothing(
     with pytest.raises(push.PushRetry):
         push.action_push(push_id=fresh_action(retro).push.pk, attempt=0)
     assert not Notice.objects.exists()
+
+
+# --- The tickets follow the close, in one notice per channel.
+
+TITLE = "Release 2026.11.1 retro"  # ready_retro's
+
+
+@pytest.fixture
+def two_actions(team, facilitator, member, stages, escape):
+    second = make_escape(team, title="Coupon applied twice on retry")
+    return ready_retro(team, facilitator, member, stages, [escape, second])
+
+
+@pytest.fixture
+def channels(team, fake_slack, fake_teams):  # noqa: F811
+    """A Slack and a Teams channel that get retro closes; pushes run when the test says."""
+    connect(team, ChatKind.SLACK_WEBHOOK, fake_slack.webhook(), events=["retro_closed"])
+    connect(team, ChatKind.TEAMS_WEBHOOK, fake_teams.workflow(), events=["retro_closed"])
+
+
+@pytest.fixture
+def by_hand(monkeypatch):
+    monkeypatch.setattr(push, "_enqueue", lambda push_id, attempt: None)
+
+
+def pushes_of(retro) -> list[TicketPush]:
+    return list(TicketPush.objects.filter(action__retro=retro).order_by("action_id"))
+
+
+def ticket_notices(retro) -> list[Notice]:
+    return list(Notice.objects.filter(occasion=f"retro-tickets:{retro.pk}").order_by("pk"))
+
+
+def delivered_follow_ups(fake_slack, fake_teams) -> tuple[str, str]:  # noqa: F811
+    """The follow-up as Slack and Teams got it (the last message of each)."""
+    assert set(deliver_all()) == {"sent"}
+    return all_text(fake_slack.messages()[-1]), all_text(fake_teams.cards()[-1])
+
+
+def test_once_every_action_is_pushed_one_follow_up_lists_their_linked_keys(
+    two_actions,
+    side,  # noqa: F811
+    channels,
+    fake_slack,  # noqa: F811
+    fake_teams,  # noqa: F811
+    by_hand,
+    django_capture_on_commit_callbacks,
+):
+    retro = two_actions
+    close(retro, django_capture_on_commit_callbacks)
+    first, second = pushes_of(retro)
+
+    assert push.action_push(push_id=first.pk, attempt=0) == "done"
+    assert ticket_notices(retro) == [], "not while the second action waits for its ticket"
+
+    assert push.action_push(push_id=second.pk, attempt=0) == "done"
+    notices = ticket_notices(retro)
+    assert len(notices) == 2  # one per channel
+    assert {n.kind for n in notices} == {"retro_closed"}
+    assert {n.subject for n in notices} == {f"Tickets for {TITLE}"}
+
+    slack, teams = delivered_follow_ups(fake_slack, fake_teams)
+    for action in retro.actions.order_by("pk"):
+        key, url = action.external_key, action.external_url
+        assert key and url.startswith("http")
+        assert f"<{url}|{key}> — {action.title}" in slack
+        assert f"[{key}]({url}) — {action.title}" in teams
+    for text in (slack, teams):
+        assert f"Tickets for {TITLE}" in text
+        assert "2 of 2 preventative action(s) are now tickets in" in text
+        assert f"/retros/{retro.pk}/" in text
+
+
+def test_a_push_failed_for_good_is_named_in_the_follow_up_with_its_reason(
+    two_actions,
+    jira_connection,
+    fake_jira,
+    channels,
+    fake_slack,  # noqa: F811
+    fake_teams,  # noqa: F811
+    by_hand,
+    django_capture_on_commit_callbacks,
+):
+    retro = two_actions
+    close(retro, django_capture_on_commit_callbacks)
+    first, second = pushes_of(retro)
+    fake_jira.fail("POST", r"/rest/api/[23]/issue$", status=400, times=1)
+
+    assert push.action_push(push_id=first.pk, attempt=0) == "failed"
+    assert ticket_notices(retro) == []
+    assert push.action_push(push_id=second.pk, attempt=0) == "done"
+
+    assert len(ticket_notices(retro)) == 2
+    failed, pushed = retro.actions.order_by("pk")
+    slack, teams = delivered_follow_ups(fake_slack, fake_teams)
+    for text in (slack, teams):
+        assert "1 of 2 preventative action(s) are now tickets in Jira" in text
+        assert f"{failed.title} — its ticket could not be made: HTTP 400" in text
+        assert pushed.external_key in text and pushed.external_url in text
+        assert "Retry push" in text
+
+
+def test_the_follow_up_waits_for_a_push_still_being_retried(
+    two_actions,
+    jira_connection,
+    fake_jira,
+    channels,
+    by_hand,
+    django_capture_on_commit_callbacks,
+):
+    retro = two_actions
+    close(retro, django_capture_on_commit_callbacks)
+    first, second = pushes_of(retro)
+    fake_jira.fail("POST", r"/rest/api/[23]/issue$", status=503, times=1)
+
+    with pytest.raises(push.PushRetry):
+        push.action_push(push_id=first.pk, attempt=0)
+    assert push.action_push(push_id=second.pk, attempt=0) == "done"
+    assert TicketPush.objects.get(pk=first.pk).state == OutboxState.PENDING
+    assert ticket_notices(retro) == []
+
+    assert push.action_push(push_id=first.pk, attempt=1) == "done"
+    assert len(ticket_notices(retro)) == 2
+
+
+def test_settling_again_sends_no_second_follow_up(
+    two_actions,
+    jira_connection,
+    fake_jira,
+    channels,
+    by_hand,
+    django_capture_on_commit_callbacks,
+):
+    retro = two_actions
+    close(retro, django_capture_on_commit_callbacks)
+    first, second = pushes_of(retro)
+    fake_jira.fail("POST", r"/rest/api/[23]/issue$", status=400, times=1)
+    assert push.action_push(push_id=first.pk, attempt=0) == "failed"
+    assert push.action_push(push_id=second.pk, attempt=0) == "done"
+    assert len(ticket_notices(retro)) == 2
+
+    # A person's Retry pushes the failed one: the retro is settled again, and told once.
+    failed = retro.actions.order_by("pk").first()
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = push.action_push_retry(action=failed)
+    assert push.action_push(push_id=retried.pk, attempt=0) == "done"
+    # And a second worker's check of the same settled retro.
+    with transaction.atomic():
+        push._tickets_chat_when_settled(failed.pk)
+
+    assert len(ticket_notices(retro)) == 2
+
+
+def test_the_close_says_the_tickets_follow_in_this_channel(
+    retro,
+    jira_connection,
+    fake_slack,  # noqa: F811
+    by_hand,
+    django_capture_on_commit_callbacks,
+):
+    connect(retro.team, ChatKind.SLACK_WEBHOOK, fake_slack.webhook(), events=["retro_closed"])
+    close(retro, django_capture_on_commit_callbacks)
+
+    assert deliver_all() == ["sent"]
+    text = all_text(fake_slack.messages()[0])
+    assert "The tickets follow in this channel once Jira" in text
+    assert "— ticket to follow" in text
+    assert "on its way" not in text
+
+
+def test_without_a_tracker_the_close_is_the_only_notice(
+    two_actions,
+    channels,
+    fake_slack,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    retro = two_actions
+    close(retro, django_capture_on_commit_callbacks)
+
+    assert [n.occasion.split(":")[0] for n in Notice.objects.all()] == ["retro-closed"] * 2
+    assert deliver_all() == ["sent", "sent"]
+    text = json.dumps(fake_slack.messages(), ensure_ascii=False)
+    assert text.count("tracked in Leakseal (no tracker connected)") == 2
+    assert "follow" not in text
+
+
+def test_no_secret_reaches_the_follow_up(
+    two_actions,
+    side,  # noqa: F811
+    channels,
+    fake_slack,  # noqa: F811
+    fake_teams,  # noqa: F811
+    by_hand,
+    django_capture_on_commit_callbacks,
+):
+    retro = two_actions
+    close(retro, django_capture_on_commit_callbacks)
+    first, second = pushes_of(retro)
+    side.fake.fail("POST", side.create, status=401, times=1)  # the token refused, for good
+    assert push.action_push(push_id=first.pk, attempt=0) == "failed"
+    assert push.action_push(push_id=second.pk, attempt=0) == "done"
+    notices = ticket_notices(retro)
+    assert len(notices) == 2
+
+    stored = json.dumps([(n.subject, n.payload) for n in notices], ensure_ascii=False)
+    slack, teams = delivered_follow_ups(fake_slack, fake_teams)
+    secrets = (
+        accounts.JIRA_TOKEN,
+        accounts.JIRA_WEBHOOK_SECRET,
+        accounts.ADO_PAT,
+        accounts.ADO_HOOK_PASSWORD,
+        "s3cretWebhookPart",  # the Slack webhook's secret part
+        "/workflows/",  # the Teams workflow's URL
+    )
+    for secret in secrets:
+        for text in (stored, slack, teams):
+            assert secret not in text
+    assert "its ticket could not be made: HTTP 401" in slack

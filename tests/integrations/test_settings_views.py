@@ -274,6 +274,18 @@ def test_the_page_shows_the_webhook_url_to_give_the_tracker(team, owner, setting
     assert f"https://leakseal.acme.test/hooks/azure/{token}/" in body
 
 
+def test_the_page_says_how_long_pushes_obey_a_rate_limit(team, owner, settings):
+    client = client_for(owner)
+    client.post(_page(team), jira_cloud_form())
+
+    body = client.get(_page(team)).content.decode()
+    assert "When Jira asks Leakseal to slow down" in body
+    assert "pushes wait as long as it asks, up to 1 hour" in body
+
+    settings.TRACKER_RETRY_AFTER_MAX = 1800
+    assert "up to 30 minutes" in client.get(_page(team)).content.decode()
+
+
 def test_a_team_without_a_connection_gets_an_empty_form(team, owner):
     response = client_for(owner).get(_page(team))
 

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from escapes.models import Escape
@@ -399,3 +399,14 @@ def azure_connection_of_other_team(other_team, fake_azure) -> TrackerConnection:
     connection.webhook_secret = accounts.ADO_HOOK_PASSWORD
     connection.save()
     return connection
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
+def test_an_oversized_webhook_body_is_a_json_413(jira_connection, settings, debug):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+    with override_settings(DEBUG=debug):
+        response = deliver(jira_connection, b'{"x": "' + b"a" * 2_000_000 + b'"}')
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert "over 1 MB" in response.json()["error"]
+    assert not WebhookDelivery.objects.exists()

@@ -1,11 +1,12 @@
 """The team page: headline metrics for a range of local dates, for every member of the team."""
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from escapes.models import Category
+from escapes.models import Category, Escape, StageCatch
 from tests.conftest import client_for
 from tests.metrics.factories import make_escape, make_release, report_catches, utc
 
@@ -120,25 +121,62 @@ def test_categories_stages_weakest_stage_and_release_rates_are_shown(member, tea
     html = response.content.decode()
     assert 'data-metric="weakest-stage">Unit<' in html
     assert "lowest containment: 66.7 % (50 caught, 25 escaped)" in html
-    assert "<td>Unit</td>\n              <td>25</td>\n              <td>50</td>" in html
+    assert "<td>Unit</td>\n              <td>25</td>\n              <td>50<br>" in html
+    assert '<span class="muted caught-source" data-caught-source>typed</span>' in html
     assert "Environment Mismatch</span></td><td>25</td>" in html
     assert "<td>5.0</td>" in html
     assert "<td>33.3 %</td>" in html  # 25 escaped of 75 defects
 
 
-def test_data_problems_are_counted_and_listed_with_links(member, team):
+def test_data_problems_are_counts_linking_to_the_filtered_register(member, team):
     broken = make_escape(
         team, detected_at=utc(2026, 11, 5, 12), merged_at=utc(2026, 11, 6, 12), deficit=None
     )
     early = make_escape(
         team, detected_at=utc(2026, 11, 5, 12), released_at=utc(2026, 11, 5, 13), deficit=None
     )
-    response = client_for(member).get(URL, {"start": "2026-11-01", "end": "2026-11-30"})
+    make_escape(team, detected_at=utc(2026, 10, 5, 12), deficit=None)  # before the range
+    client = client_for(member)
+    response = client.get(URL, {"start": "2026-11-01", "end": "2026-11-30"})
     html = response.content.decode()
-    assert f'href="/t/checkout/escapes/{broken.pk}/">#{broken.pk}</a>' in html
-    assert f'href="/t/checkout/escapes/{early.pk}/">#{early.pk}</a>' in html
+    assert f"/t/checkout/escapes/{broken.pk}/" not in html  # no link per escape
     assert "Detected before its release (not an escape)" in html
     assert 'data-metric="escapes-total">1<' in html
+    links = {
+        kind: f"/t/checkout/escapes/?problem={kind}&amp;detected_from=2026-11-01"
+        "&amp;detected_to=2026-11-30"
+        for kind in ("negative_deficit", "detected_before_release")
+    }
+    for kind, link in links.items():
+        assert (
+            f'<a class="count-link" href="{link}" aria-label="1: show them in the register">1</a>'
+            in html
+        ), kind
+    assert 'data-problem="missing_merged_at">' in html  # none in range: a plain 0
+    register = client.get(links["negative_deficit"].replace("&amp;", "&")).content.decode()
+    assert f"/t/checkout/escapes/{broken.pk}/" in register
+    assert f"/t/checkout/escapes/{early.pk}/" not in register
+    register = client.get(links["detected_before_release"].replace("&amp;", "&")).content.decode()
+    assert f"/t/checkout/escapes/{early.pk}/" in register
+    assert f"/t/checkout/escapes/{broken.pk}/" not in register
+
+
+def test_ten_thousand_problems_do_not_grow_the_page(member, team, django_assert_max_num_queries):
+    """Issue 13: 5,049 escapes without a merge time gave a 222 KB page, a link each."""
+    client = client_for(member)
+    params = {"start": "2026-11-01", "end": "2026-11-30"}
+    make_escape(team, detected_at=utc(2026, 11, 5, 12), deficit=None)
+    small = len(client.get(URL, params).content)
+    Escape.objects.bulk_create(
+        Escape(team=team, title=f"No merge {i}", detected_at=utc(2026, 11, 6, 12), merged_at=None)
+        for i in range(9_999)
+    )
+    with django_assert_max_num_queries(8):
+        response = client.get(URL, params)
+    html = response.content.decode()
+    assert ">10000</a>" in html
+    assert len(response.content) < small + 200  # the count's digits, nothing per escape
+    assert len(response.content) < 30_000
 
 
 def test_an_htmx_request_gets_only_the_results(member, team, escape):
@@ -176,3 +214,57 @@ def test_the_team_page_issues_a_bounded_number_of_queries(
     with django_assert_max_num_queries(8):
         response = client.get(URL, {"start": "2026-11-01", "end": "2026-11-30"})
     assert f'data-metric="escapes-total">{how_many}<' in response.content.decode()
+
+
+def test_each_stage_shows_its_mean_median_and_p90_deficit(member, team, stages):
+    """docs/metrics.md: deficits of 1, 2, 3, 4 and 100 h; the tail moves the mean and the P90."""
+    from escapes.models import Escape
+
+    detected = timezone.now() - timedelta(days=2)
+    for hours in (1, 2, 3, 4, 100):
+        Escape.objects.create(
+            team=team,
+            title=f"{hours} h deficit",
+            merged_at=detected - timedelta(hours=hours),
+            detected_at=detected,
+            stage=stages[1],
+        )
+    html = " ".join(client_for(member).get(URL).content.decode().split())
+    row = html.split('data-stage-deficit="Integration"')[1].split("</tr>")[0]
+    assert 'mean <strong data-figure="mean">22 h</strong>' in row
+    assert 'median <strong data-figure="median">3 h</strong>' in row
+    assert 'P90 <strong data-figure="p90">2 d 14 h</strong>' in row
+    unit = html.split('data-stage-deficit="Unit"')[1].split("</tr>")[0]
+    assert unit.count("—</strong>") == 3
+
+
+def test_each_stages_caught_count_says_whether_it_was_measured_or_typed(member, team, stages):
+    """docs/metrics.md, "Typed and measured counts": Unit measured in both releases,
+    Integration typed in one and measured in the other, E2E not reported."""
+    unit, integration, _ = stages
+    first = make_release(team, "6.0", utc(2026, 11, 3, 9))
+    second = make_release(team, "6.1", utc(2026, 11, 10, 9))
+    for release, stage, n, source in (
+        (first, unit, 4, "measured"),
+        (second, unit, 1, "measured"),
+        (first, integration, 7, "typed"),
+        (second, integration, 2, "measured"),
+    ):
+        StageCatch.objects.create(release=release, stage=stage, caught=n, source=source)
+    make_escape(team, detected_at=utc(2026, 11, 12, 12), stage=unit, release=second)
+
+    response = client_for(member).get(URL, {"start": "2026-11-01", "end": "2026-11-30"})
+
+    html = response.content.decode()
+    rows = dict(
+        (name, (caught, source))
+        for name, caught, source in re.findall(
+            r"<td>(Unit|Integration|E2E)</td>\s*<td>\d+</td>\s*<td>(\d+|.*?not reported.*?)"
+            r"(?:<br><span class=\"muted caught-source\" data-caught-source>(.*?)</span>)?</td>",
+            html,
+        )
+    )
+    assert rows["Unit"] == ("5", "measured")
+    assert rows["Integration"] == ("9", "measured and typed")
+    assert rows["E2E"] == ('<span class="muted">not reported</span>', "")
+    assert "lowest containment: 83.3 % (5 caught, 1 escaped)" in html

@@ -13,23 +13,31 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import Action, AuditEntry
 from notices import delivery
-from notices.chat import slack_message
+from notices.chat import slack_message, teams_message
 from notices.models import ChatConnection, ChatEvent, ChatKind, Notice, NoticeState
+from notices.preferences import preferences_save
 from notices.services_chat import chat_connection_save
 from retros import services
+from retros.chat_reminders import MAX_LISTED, action_reminders_to_chat
+from retros.models import Phase, PreventativeAction, Retrospective
+from teams.models import Role
+from teams.services import membership_set
 from tests.conftest import client_for
 from tests.fakes.chat_server import Answer, problems, validator
 from tests.fakes.slack import POST_MESSAGE, FakeSlack
 from tests.fakes.teams import FakeTeams
 from tests.integrations.test_push import ready_retro
+from tests.notices.broker import hold_deliveries
 from tests.retros.conftest import make_escape
 
 ALL_EVENTS = [e.value for e in ChatEvent]
@@ -58,18 +66,7 @@ def fake_teams(settings) -> Iterator[FakeTeams]:
 @pytest.fixture(autouse=True)
 def queued(monkeypatch) -> list[int]:
     """Deliveries queued (instead of a broker); the tests deliver them by hand."""
-    calls: list[int] = []
-
-    class Task:
-        def delay(self, pk: int) -> None:
-            calls.append(pk)
-
-        def apply_async(self, args: tuple[int], countdown: float) -> None:
-            calls.append(args[0])
-
-    monkeypatch.setattr("notices.services.registered_task", lambda name: Task())
-    monkeypatch.setattr(delivery, "registered_task", lambda name: Task())
-    return calls
+    return hold_deliveries(monkeypatch)
 
 
 @pytest.fixture(autouse=True)
@@ -331,6 +328,20 @@ def test_slack_text_escapes_mrkdwn_control_characters():
     assert message["blocks"][0]["text"]["text"] == "A <b> & C"  # plain_text: shown as written
 
 
+def test_a_ticket_item_links_its_key_and_nothing_in_it_breaks_the_link():
+    ticket = {"key": "SHOP-7", "url": "https://x.test/a|b?c=(1)&d", "text": "Add <b> test"}
+    payload = {"title": "Tickets", "sections": [{"heading": "Tickets", "items": [ticket, "plain"]}]}
+
+    slack = slack_message(payload)["blocks"][1]["text"]["text"]
+    assert slack == (
+        "*Tickets*\n• <https://x.test/a%7Cb?c=(1)&amp;d|SHOP-7> — Add &lt;b&gt; test\n• plain"
+    )
+    teams = teams_message(payload)["attachments"][0]["content"]["body"][2]["text"]
+    assert teams == "- [SHOP-7](https://x.test/a|b?c=%281%29&d) — Add <b> test\r- plain"
+    no_url = {"sections": [{"heading": "T", "items": [{"key": "SHOP-8", "text": "t"}]}]}
+    assert slack_message(no_url)["blocks"][1]["text"]["text"] == "*T*\n• SHOP-8 — t"
+
+
 def test_a_channel_only_gets_the_events_it_chose(team, facilitator, escape, fake_slack):
     connect(team, ChatKind.SLACK_WEBHOOK, fake_slack.webhook(), events=["push_failed"])
     start_retro(team, facilitator, [escape])
@@ -369,7 +380,7 @@ def test_teams_5xx_then_success(team, facilitator, escape, fake_teams):
     connect(team, ChatKind.TEAMS_WEBHOOK, url)
     start_retro(team, facilitator, [escape])
     notice = Notice.objects.get()
-    path = url.removeprefix(fake_teams.url)
+    path = fake_teams.path(url)
     fake_teams.answer_next(
         path, Answer(502, {"error": {"code": "BadGateway", "message": "x"}}), times=2
     )
@@ -394,7 +405,11 @@ def test_a_revoked_slack_webhook_fails_with_its_reason_in_the_delivery_log(
     message = "Slack says the webhook no longer exists: reconnect the channel (404 no_service)"
     assert (notice.state, notice.last_error) == (NoticeState.FAILED, message)
     log = client_for(owner).get(reverse("delivery_log", kwargs={"team": team.slug}))
-    assert message in log.content.decode()
+    html = log.content.decode()
+    assert message in html
+    # The row names the channel as the team knows it, not the connection's id.
+    name = ChatConnection.objects.get().name
+    assert f"Slack: {name}" in html
 
 
 def test_a_removed_teams_workflow_fails_with_its_reason(team, facilitator, escape, fake_teams):
@@ -504,7 +519,8 @@ def test_the_secret_is_never_logged_nor_in_a_payload(
     start_retro(team, facilitator, [escape])
     fake_slack.revoke(slack_url)
     assert sorted(deliver_all()) == ["failed", "failed", "sent"]  # the bot is unknown to the fake
-    secrets = ("s3cretWebhookPart", teams_url.removeprefix(fake_teams.url), BOT_TOKEN)
+    teams_sig = parse_qs(urlsplit(teams_url).query)["sig"][0]  # the workflow URL's secret
+    secrets = ("s3cretWebhookPart", teams_url.removeprefix(fake_teams.url), teams_sig, BOT_TOKEN)
     stored = json.dumps(list(Notice.objects.values("payload", "last_error", "result", "recipient")))
     stored += json.dumps(list(AuditEntry.objects.values("changes", "target")))
     html = client.get(page).content.decode()
@@ -533,16 +549,60 @@ def test_only_team_admins_see_the_page_and_only_their_teams_channels(
     assert fake_slack.messages() == []
 
 
-# --- Overdue actions: one message per team and local day, at 09:00 in the team's zone.
+# --- The daily action reminder: one message per channel and local day, at 09:00 in the
+# team's zone, with the actions due today, due in two days and overdue (retros/chat_reminders.py).
+
+# The team (tests/conftest.py) is in Europe/Berlin: on 10 December 2026 09:00 is 08:00 UTC.
+DAY = date(2026, 12, 10)
+AT_NINE = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+# The reminder's queries, whatever the number of actions (10 today: a query per action would
+# make 28 more in the capped test).
+QUERIES = 12
+SUMMARY = "https://leakseal.example.test/t/checkout/retros/{pk}/summary/#escape-{escape}"
+
+
+@pytest.fixture
+def ada(team) -> User:
+    user = User.objects.create_user(
+        "ada", "ada@example.test", "pw", first_name="Ada", last_name="Lovelace"
+    )
+    membership_set(team=team, user=user, role=Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def act(team, owner, escape, ada):
+    """An action of a closed retro, owned by Ada unless told, due on `due`."""
+    retro = Retrospective.objects.create(
+        team=team,
+        title="November retro",
+        facilitator=owner,
+        phase=Phase.CLOSED,
+        closed_at=timezone.now(),
+    )
+
+    def make(due: date | None, title: str, **fields) -> PreventativeAction:
+        fields.setdefault("owner", ada)
+        return PreventativeAction.objects.create(
+            retro=fields.pop("retro", retro),
+            escape=escape,
+            kind="new_test",
+            title=title,
+            due_date=due,
+            **fields,
+        )
+
+    return make
+
+
+def reminder_sections() -> dict[str, list[str]]:
+    notice = Notice.objects.get()
+    return {part["heading"]: part["items"] for part in notice.payload["sections"]}
 
 
 def test_overdue_actions_are_posted_once_a_day_at_nine_local(
     team, facilitator, member, stages, escape, fake_teams
 ):
-    from datetime import UTC, date, datetime
-
-    from retros.chat_overdue import overdue_actions_to_chat
-
     team.timezone = "Europe/Berlin"
     team.save()
     connect(team, ChatKind.TEAMS_WEBHOOK, fake_teams.workflow(), events=["action_overdue"])
@@ -553,21 +613,162 @@ def test_overdue_actions_are_posted_once_a_day_at_nine_local(
     action.save()
 
     # 07:59 UTC is 08:59 in Berlin (CET): not yet.
-    assert overdue_actions_to_chat(datetime(2026, 3, 28, 7, 59, tzinfo=UTC)) == 0
-    assert overdue_actions_to_chat(datetime(2026, 3, 28, 8, 0, tzinfo=UTC)) == 1
-    assert overdue_actions_to_chat(datetime(2026, 3, 28, 8, 5, tzinfo=UTC)) == 0  # once a day
+    assert action_reminders_to_chat(datetime(2026, 3, 28, 7, 59, tzinfo=UTC)) == 0
+    assert action_reminders_to_chat(datetime(2026, 3, 28, 8, 0, tzinfo=UTC)) == 1
+    assert action_reminders_to_chat(datetime(2026, 3, 28, 8, 5, tzinfo=UTC)) == 0  # once a day
     # Sunday 29 March is the spring-forward day: 09:00 CEST is 07:00 UTC.
-    assert overdue_actions_to_chat(datetime(2026, 3, 29, 6, 59, tzinfo=UTC)) == 0
-    assert overdue_actions_to_chat(datetime(2026, 3, 29, 7, 0, tzinfo=UTC)) == 1
+    assert action_reminders_to_chat(datetime(2026, 3, 29, 6, 59, tzinfo=UTC)) == 0
+    assert action_reminders_to_chat(datetime(2026, 3, 29, 7, 0, tzinfo=UTC)) == 1
     assert [n.occasion for n in Notice.objects.order_by("pk")] == [
         f"actions-overdue:{team.pk}:2026-03-28",
         f"actions-overdue:{team.pk}:2026-03-29",
     ]
     assert deliver_all() == ["sent", "sent"]
     card = all_text(fake_teams.cards()[0])
-    assert "1 preventative action overdue" in card and "1 day overdue" in card
+    assert "Preventative actions: 1 overdue" in card and "1 day overdue" in card
     assert action.title in card
 
     action.done_at = timezone.now()
     action.save()
-    assert overdue_actions_to_chat(datetime(2026, 3, 30, 7, 0, tzinfo=UTC)) == 0  # done: quiet
+    assert action_reminders_to_chat(datetime(2026, 3, 30, 7, 0, tzinfo=UTC)) == 0  # done: quiet
+
+
+def test_the_reminder_groups_actions_due_today_due_in_two_days_and_overdue(
+    team, escape, act, member, fake_slack
+):
+    connect(team, ChatKind.SLACK_WEBHOOK, fake_slack.webhook(), events=["action_overdue"])
+    today = act(DAY, "Today's guard")
+    soon = act(DAY + timedelta(days=2), "Soon guard", owner=member)
+    act(DAY + timedelta(days=1), "Tomorrow's guard")  # reminded yesterday and on the day
+    act(DAY + timedelta(days=3), "Later guard")
+    late = act(DAY - timedelta(days=3), "Late guard", external_key="QA-7")
+    yesterday = act(DAY - timedelta(days=1), "Yesterday's guard", owner=None)
+    act(None, "Undated guard")
+
+    assert action_reminders_to_chat(AT_NINE) == 1
+    link = SUMMARY.format(pk=today.retro_id, escape=escape.pk)
+    where = f"escape: {escape.title}"
+    assert reminder_sections() == {
+        "Due today": [f"Ada Lovelace: Today's guard ({where}; due Thu 2026-12-10) {link}"],
+        "Due in 2 days": [f"mia: Soon guard ({where}; due Sat 2026-12-12) {link}"],
+        "Overdue": [
+            f"Ada Lovelace: Late guard ({where}; 3 days overdue, due 2026-12-07, ticket QA-7) "
+            f"{link}",
+            f"No owner (someone needs to take it): Yesterday's guard ({where}; 1 day overdue, "
+            f"due 2026-12-09) {link}",
+        ],
+    }
+    notice = Notice.objects.get()
+    assert notice.subject == "Preventative actions: 1 due today, 1 due in 2 days, 2 overdue"
+    assert soon.title in all_text(notice.payload) and late.title in all_text(notice.payload)
+    assert yesterday.owner is None
+
+    assert deliver_all() == ["sent"]
+    blocks = all_text(fake_slack.messages()[0]["blocks"])
+    assert "*Due today*" in blocks and "*Due in 2 days*" in blocks and "*Overdue*" in blocks
+    assert "• Ada Lovelace: Today's guard" in blocks
+
+
+def test_a_long_group_is_capped_with_the_count_of_the_rest(
+    team, act, fake_teams, django_assert_max_num_queries
+):
+    connect(team, ChatKind.TEAMS_WEBHOOK, fake_teams.workflow(), events=["action_overdue"])
+    for n in range(MAX_LISTED + 3):
+        act(DAY, f"Guard {n}")
+
+    with django_assert_max_num_queries(QUERIES):  # not one more per action
+        assert action_reminders_to_chat(AT_NINE) == 1
+    items = reminder_sections()["Due today"]
+    assert len(items) == MAX_LISTED + 1 and items[-1] == "…and 3 more in Leakseal"
+    assert Notice.objects.get().subject == f"Preventative actions: {MAX_LISTED + 3} due today"
+    assert deliver_all() == ["sent"]
+
+
+def test_an_owner_who_muted_reminders_is_left_out_of_chat_too(
+    team, escape, act, ada, member, fake_slack
+):
+    connect(team, ChatKind.SLACK_WEBHOOK, fake_slack.webhook(), events=["action_overdue"])
+    preferences_save(user=ada, mute_reminders=True, digest_all_teams=False, digest_teams=[])
+    act(DAY, "Ada's guard today")
+    act(DAY - timedelta(days=2), "Ada's late guard")
+    mias = act(DAY - timedelta(days=2), "Mia's late guard", owner=member)
+
+    assert action_reminders_to_chat(AT_NINE) == 1
+    link = SUMMARY.format(pk=mias.retro_id, escape=escape.pk)
+    assert reminder_sections() == {
+        "Overdue": [
+            f"mia: Mia's late guard (escape: {escape.title}; 2 days overdue, due 2026-12-08) {link}"
+        ]
+    }
+    assert "Ada" not in all_text(Notice.objects.get().payload)
+
+
+def test_done_actions_never_appear_whether_done_in_leakseal_or_by_their_ticket(
+    team, act, fake_slack
+):
+    connect(team, ChatKind.SLACK_WEBHOOK, fake_slack.webhook(), events=["action_overdue"])
+    act(DAY, "Marked done", done_at=timezone.now())
+    act(
+        DAY - timedelta(days=4),
+        "Ticket done",
+        external_key="QA-9",
+        push_state="pushed",
+        external_status="Done",
+        done_at=timezone.now(),  # what the tracker's sync sets (integrations/sync.py)
+    )
+    act(DAY, "Still open")
+
+    assert action_reminders_to_chat(AT_NINE) == 1
+    assert list(reminder_sections()) == ["Due today"]
+    text = all_text(Notice.objects.get().payload)
+    assert "Still open" in text and "Marked done" not in text and "Ticket done" not in text
+
+
+def test_nothing_is_posted_when_nothing_is_due(team, owner, act, ada, fake_slack):
+    connect(team, ChatKind.SLACK_WEBHOOK, fake_slack.webhook(), events=["action_overdue"])
+    preferences_save(user=ada, mute_reminders=True, digest_all_teams=False, digest_teams=[])
+    act(DAY - timedelta(days=1), "Muted owner's", owner=ada)
+    act(DAY, "Done today", owner=owner, done_at=timezone.now())
+    act(DAY + timedelta(days=1), "Tomorrow", owner=owner)
+    act(DAY + timedelta(days=5), "Next week", owner=owner)
+    act(None, "Undated", owner=owner)
+    still_open = Retrospective.objects.create(team=team, title="Open retro", facilitator=owner)
+    act(DAY - timedelta(days=1), "Still being agreed", owner=owner, retro=still_open)
+
+    assert action_reminders_to_chat(AT_NINE) == 0
+    assert not Notice.objects.exists() and fake_slack.messages() == []
+
+
+def test_each_channel_gets_one_message_a_day_in_slack_and_teams_shapes(
+    team, other_team, act, fake_slack, fake_teams
+):
+    connect(team, ChatKind.SLACK_WEBHOOK, fake_slack.webhook(), events=["action_overdue"])
+    connect(team, ChatKind.TEAMS_WEBHOOK, fake_teams.workflow(), events=["action_overdue"])
+    connect(
+        team, ChatKind.SLACK_WEBHOOK, fake_slack.webhook("s3cretOther"), events=[], name="#quiet"
+    )
+    act(DAY, "Due today")
+    act(DAY + timedelta(days=2), "Due soon")
+    act(DAY - timedelta(days=6), "Long overdue")
+
+    assert action_reminders_to_chat(AT_NINE) == 2  # the channel without the event gets none
+    assert action_reminders_to_chat(AT_NINE + timedelta(hours=9)) == 0  # same day: once
+    assert Notice.objects.count() == 2
+    assert deliver_all() == ["sent", "sent"]  # the fakes checked both vendors' contracts
+    (slack,) = fake_slack.messages()
+    (card,) = fake_teams.cards()
+    assert slack["text"].startswith("Preventative actions: 1 due today, 1 due in 2 days")
+    assert slack["blocks"][0]["type"] == "header"
+    body = card["body"]
+    headings = [b["text"] for b in body if b.get("weight") == "Bolder"][1:]
+    assert headings == ["Due today", "Due in 2 days", "Overdue"]
+    assert "6 days overdue" in all_text(card)
+
+    assert action_reminders_to_chat(AT_NINE + timedelta(days=1)) == 2  # the next morning
+
+
+def test_the_settings_pages_say_what_the_reminder_covers(team, owner, member):
+    chat_page = client_for(owner).get(reverse("chat_connections", kwargs={"team": team.slug}))
+    assert "Actions due soon, due today or overdue (daily at 09:00)" in chat_page.content.decode()
+    settings_page = client_for(member).get("/settings/notifications/").content.decode()
+    assert "also left out of the daily reminder your teams" in settings_page

@@ -17,6 +17,7 @@ from notices import delivery
 from notices.models import Notice
 from notices.preferences import preferences_save
 from notices.schedule import run_all
+from retros.models import ActionKind, Phase, PreventativeAction, Retrospective
 from teams.models import Role
 from teams.services import membership_set
 from tests.dashboard import add, utc
@@ -57,6 +58,16 @@ def test_the_digest_reports_the_week_and_goes_out_over_real_smtp(team, manager, 
     add(team, utc(2026, 12, 6, 12), deficit=timedelta(hours=4), category=Category.COVERAGE_GAP)
     add(team, utc(2026, 12, 6, 23, 30), deficit=timedelta(hours=9))  # Monday 7th in Berlin
     add(team, utc(2026, 11, 10, 10), deficit=timedelta(hours=6))  # the four weeks before
+    # Actions done in the week (Berlin days): Tuesday 1st counts; Sunday 29 November and
+    # 23:30 UTC on Sunday 6th (Monday 7th in Berlin) do not; an open one does not.
+    retro = Retrospective.objects.create(
+        team=team, title="Retro", phase=Phase.CLOSED, facilitator=manager
+    )
+    earlier = add(team, utc(2026, 6, 1, 10))  # in the twelve months, not in the trend
+    for done_at in (utc(2026, 12, 1, 9), utc(2026, 11, 29, 12), utc(2026, 12, 6, 23, 30), None):
+        PreventativeAction.objects.create(
+            retro=retro, escape=earlier, kind=ActionKind.values[0], title="A", done_at=done_at
+        )
     assert run_all(at(2026, 12, 7, 7, 55)) == 0  # 08:55 in Berlin
     assert run_all(at(2026, 12, 7, 8, 0)) == 1
     assert run_all(at(2026, 12, 7, 8, 5)) == 0  # the same Monday: nothing new
@@ -78,6 +89,9 @@ def test_the_digest_reports_the_week_and_goes_out_over_real_smtp(team, manager, 
     dashboard = f"{settings.SITE_URL}/t/checkout/dashboard/?start=2026-01-01&end=2026-12-06"
     register = f"{settings.SITE_URL}/t/checkout/escapes/?detected_from=2026-11-30"
     assert dashboard in text and register in text
+    assert "Re-escapes detected this week: 0" in text
+    assert "Preventative actions done this week: 1" in text
+    assert "actions 4, done 3, overdue today 0" in text  # the twelve months' follow-through
     html = parts["text/html"].get_content()
     assert "<caption" in html and "Escapes of the week by category" in html
     assert ">Coverage Gap</td>" in html and 'src="cid:mttd-chart"' in html

@@ -249,3 +249,34 @@ def test_the_delivery_log_shows_each_notice_and_why_it_failed(
     assert response.status_code == 302
     notice.refresh_from_db()
     assert notice.state == NoticeState.PENDING and notice.attempts == 0
+
+
+def test_the_delivery_log_pages_in_place_for_htmx_and_varies_on_it(team, owner):
+    for n in range(55):
+        enqueue(team, occasion=f"action-due:{n}:2026-12-05", subject=f"Reminder {n}")
+    client = client_for(owner)
+    whole = client.get(f"/t/{team.slug}/notices/")
+    assert "HX-Request" in whole["Vary"]
+    assert "<html" in whole.content.decode() and "Page 1 of 2" in whole.content.decode()
+    part = client.get(f"/t/{team.slug}/notices/?page=2", headers={"HX-Request": "true"})
+    html = part.content.decode()
+    assert "<html" not in html and 'id="delivery-results"' in html
+    assert "Reminder 0" in html and "Reminder 54" not in html  # newest first
+
+
+def test_beat_runs_the_tick_and_the_sweep_and_the_tick_runs_every_calendar_notice(db, settings):
+    """The calendar's notices go out only if beat runs the tick: it is in the schedule, the
+    tasks are registered, and the tick reaches reminders, chat reminders and digests."""
+    from config.celery import registered_task
+    from notices import schedule
+
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"notices.tick", "notices.sweep"} <= tasks
+    for name in ("notices.tick", "notices.sweep", "notices.deliver"):
+        assert registered_task(name).name == name
+    registered = {f"{f.__module__}.{f.__name__}" for f in schedule.SCHEDULED}
+    assert {
+        "retros.reminders.send_reminders",
+        "retros.chat_reminders.action_reminders_to_chat",
+        "insights.digest.send_digests",
+    } <= registered, registered

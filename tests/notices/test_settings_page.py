@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-from notices.models import NoticePreferences
+from django.db import transaction
+
+from notices.models import Notice, NoticePreferences, NoticeState
+from notices.services import notice_enqueue
 from tests.conftest import client_for
 
 URL = "/settings/notifications/"
@@ -41,3 +44,54 @@ def test_bad_choices_are_refused_with_a_reason(member, team, other_team):
     foreign = client.post(URL, {"digest_teams": [other_team.pk]})
     assert "Select a valid choice." in foreign.content.decode()
     assert not NoticePreferences.objects.filter(user=member).exists()
+
+
+def test_the_page_lists_emails_to_the_person_including_their_all_teams_digest(
+    member, team, other_team
+):
+    """An "all my teams" digest belongs to no team's delivery log; the person sees it here,
+    with their teams' emails to them, and nobody else's."""
+    member.email = "mia@example.test"
+    member.save(update_fields=["email"])
+    with transaction.atomic():
+        digest = notice_enqueue(
+            team=None,
+            channel="email",
+            recipient=member.email,
+            kind="digest",
+            occasion=f"digest-all:{member.pk}:2026-12-07",
+            subject="Weekly digest, all teams",
+        )
+        notice_enqueue(
+            team=team,
+            channel="email",
+            recipient=member.email,
+            kind="reminder",
+            occasion="action-due:1:2026-12-07",
+            subject="Your action is due today",
+        )
+        notice_enqueue(  # another person's all-teams digest, and another team's email
+            team=None,
+            channel="email",
+            recipient="someone@example.test",
+            kind="digest",
+            occasion="digest-all:999:2026-12-07",
+            subject="Someone else's digest",
+        )
+        notice_enqueue(
+            team=other_team,
+            channel="email",
+            recipient=member.email,
+            kind="reminder",
+            occasion="action-due:2:2026-12-07",
+            subject="Of a team they are not in",
+        )
+    assert digest is not None
+    Notice.objects.filter(pk=digest.pk).update(
+        state=NoticeState.FAILED, last_error="The mail server refused the address"
+    )
+    page = client_for(member).get(URL).content.decode()
+    assert "Weekly digest, all teams" in page and "all your teams" in page
+    assert "The mail server refused the address" in page
+    assert "Your action is due today" in page and team.name in page
+    assert "Someone else" not in page and "Of a team they are not in" not in page

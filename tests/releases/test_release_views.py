@@ -1,4 +1,6 @@
+import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -214,6 +216,32 @@ def test_release_page_lists_its_escapes_with_links(member, release, escape, team
     assert other.title.encode() not in response.content
 
 
+def test_a_release_with_ten_thousand_escapes_shows_the_newest_and_links_the_rest(
+    member, release, django_assert_max_num_queries
+):
+    """Issue 13: no page grows with the number of escapes."""
+    client = client_for(member)
+    _escape_for(release, "First")
+    small = len(client.get(detail(release)).content)
+    Escape.objects.bulk_create(
+        Escape(
+            team=release.team,
+            title="Leak",
+            released_at=release.released_at,
+            detected_at=release.released_at + timedelta(hours=5, seconds=i),
+            release=release,
+        )
+        for i in range(9_999)
+    )
+    with django_assert_max_num_queries(20):
+        response = client.get(detail(release))
+    html = response.content.decode()
+    assert len(re.findall(r'href="/t/checkout/escapes/\d+/"', html)) == 50  # the newest 50
+    link = f'href="/t/checkout/escapes/?release={release.pk}">all 10000 in the register</a>'
+    assert "The newest 50 of 10000" in html and link in html
+    assert len(response.content) < small + 50 * 1_000
+
+
 def test_release_of_another_team_is_not_found(member, other_team):
     theirs = Release.objects.create(team=other_team, version="1.0", released_at=timezone.now())
     assert client_for(member).get(f"/t/checkout/releases/{theirs.pk}/").status_code == 404
@@ -296,3 +324,211 @@ def test_outsider_cannot_record_caught_counts(outsider, release, stages):
 
 def test_catches_refuses_get(member, release):
     assert client_for(member).get(catches(release)).status_code == 405
+
+
+def test_a_version_with_a_slash_is_refused_by_the_form(member, team):
+    response = client_for(member).post(
+        CREATE, {"version": "release/2026.12", "released_at": "2026-01-15T09:30"}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["version"] == [
+        "A version cannot contain “/” ('release/2026.12'); use “-” or “.”."
+    ]
+    assert not Release.objects.exists()
+
+
+def test_a_version_with_a_slash_is_refused_in_the_django_admin_too(team, release):
+    from django.contrib.auth.models import User
+
+    staff = User.objects.create_superuser("ops", "ops@example.com", "x")
+    client = client_for(staff)
+    when = timezone.localtime(release.released_at)
+    answer = client.post(
+        f"/admin/escapes/release/{release.pk}/change/",
+        {
+            "team": team.pk,
+            "version": "2026/12",
+            "released_at_0": when.strftime("%Y-%m-%d"),
+            "released_at_1": when.strftime("%H:%M:%S"),
+        },
+    )
+    assert answer.status_code == 200
+    assert "A version cannot contain “/” (&#x27;2026/12&#x27;)" in answer.content.decode()
+    release.refresh_from_db()
+    assert "/" not in release.version
+
+
+# --- measured and typed counts (docs/metrics.md, "Typed and measured counts") -------------
+
+
+def _measured(release: Release, stage, n: int) -> None:
+    """n tests of the stage caught before the release, counted as the worker does."""
+    from evidence.catches import measured_catches_refresh
+    from evidence.models import MeasuredCatch, TrackedTest
+
+    at = release.released_at - timedelta(hours=1)
+    for i in range(n):
+        test = TrackedTest.objects.create(
+            team=release.team, stage=stage, name=f"t{i}", key=f"k{stage.pk}-{i}",
+            first_run_at=at, last_run_at=at, last_outcome="passed",
+        )  # fmt: skip
+        MeasuredCatch.objects.create(
+            team=release.team, stage=stage, test=test, failed_at=at - timedelta(hours=1),
+            failed_commit="a", fixed_at=at, fixed_commit="b",
+        )  # fmt: skip
+    measured_catches_refresh(release.team_id, {stage.pk}, at - timedelta(days=1))
+
+
+def _text(html: str) -> str:
+    text = re.sub(r"<[^>]+>", "", html)
+    return text.replace("Caught: ", "").replace("Counted from: ", "").strip()
+
+
+def _sources(response) -> dict[str, tuple[str, str]]:
+    """Per stage row of the release page: (caught, counted from) as shown."""
+    found = re.findall(
+        r'data-stage="([^"]+)">.*?data-caught>(.*?)</td>.*?data-source>(.*?)</td>',
+        response.content.decode(),
+        re.S,
+    )
+    return {name: (_text(caught), _text(source)) for name, caught, source in found}
+
+
+def test_the_release_page_marks_measured_and_typed_counts(member, viewer, release, stages):
+    unit, integration, _ = stages
+    _measured(release, unit, 3)
+    stage_catches_report(release=release, counts={integration: 7})
+
+    for user in (member, viewer):
+        response = client_for(user).get(detail(release))
+        assert _sources(response) == {
+            "Unit": ("3", "measured"),
+            "Integration": ("7", "typed"),
+            "E2E": ("—", "not reported"),
+        }
+    # The box of a measured count is empty: saving the form as it is keeps it measured.
+    form = client_for(member).get(detail(release)).context["form"]
+    assert form.initial[f"stage_{unit.pk}"] is None
+    assert form.initial[f"stage_{integration.pk}"] == 7
+
+    listing = client_for(member).get(LIST).content.decode()
+    assert re.search(r"3 <span[^>]*data-source>measured</span>", listing)
+    assert re.search(r"7 <span[^>]*data-source>typed</span>", listing)
+
+
+def test_saving_the_form_unchanged_keeps_measured_counts_measured(member, release, stages):
+    unit, integration, _ = stages
+    _measured(release, unit, 3)
+    response = client_for(member).post(
+        catches(release), {f"stage_{unit.pk}": "", f"stage_{integration.pk}": "5"}
+    )
+    assert response.status_code == 302
+    saved = {
+        c.stage.name: (c.caught, c.source)
+        for c in StageCatch.objects.filter(release=release).select_related("stage")
+    }
+    assert saved == {"Unit": (3, "measured"), "Integration": (5, "typed")}
+
+
+def test_typing_over_a_measured_count_then_clearing_it_gives_the_measured_back(
+    member, release, stages
+):
+    unit = stages[0]
+    _measured(release, unit, 3)
+    client_for(member).post(catches(release), {f"stage_{unit.pk}": "40"})
+    assert StageCatch.objects.get(release=release, stage=unit).source == "typed"
+    page = client_for(member).get(detail(release))
+    assert _sources(page)["Unit"] == ("40", "typed")
+    assert f'name="clear" value="{unit.pk}"'.encode() in page.content
+
+    response = client_for(member).post(
+        catches(release),
+        {f"stage_{unit.pk}": "40", "clear": str(unit.pk)},
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 200
+    assert b"Typed count of Unit cleared." in response.content
+    assert _sources(response)["Unit"] == ("3", "measured")
+    catch = StageCatch.objects.get(release=release, stage=unit)
+    assert (catch.caught, catch.source) == (3, "measured")
+
+
+def test_clearing_a_typed_count_without_a_measured_one_leaves_it_unreported(
+    member, release, stages
+):
+    unit, integration, _ = stages
+    stage_catches_report(release=release, counts={unit: 4, integration: 2})
+    response = client_for(member).post(
+        catches(release),
+        {f"stage_{unit.pk}": "4", f"stage_{integration.pk}": "9", "clear": str(unit.pk)},
+    )
+    assert response.status_code == 302
+    saved = dict(StageCatch.objects.filter(release=release).values_list("stage__name", "caught"))
+    assert saved == {"Integration": 9}  # the other box was saved with it
+
+
+def test_a_viewer_cannot_clear_a_typed_count(viewer, release, stages):
+    stage_catches_report(release=release, counts={stages[0]: 4})
+    response = client_for(viewer).post(catches(release), {"clear": str(stages[0].pk)})
+    assert response.status_code == 403
+    assert StageCatch.objects.get(release=release).caught == 4
+
+
+# --- correcting the release time ------------------------------------------------------------
+
+
+def time_url(release: Release) -> str:
+    return f"/t/checkout/releases/{release.pk}/time/"
+
+
+def test_a_member_corrects_the_release_time_and_the_audit_trail_says_so(member, team, release):
+    from audit.models import Action, AuditEntry
+
+    before = release.released_at
+    client = client_for(member)
+    page = client.get(detail(release)).content.decode()
+    assert "Correct the release time" in page and time_url(release) in page
+
+    local = timezone.localtime(before - timedelta(hours=3), ZoneInfo(team.timezone))
+    answer = client.post(time_url(release), {"released_at": local.strftime("%Y-%m-%dT%H:%M")})
+
+    assert answer.status_code == 302 and answer["Location"] == detail(release)
+    release.refresh_from_db()
+    assert release.released_at == local.replace(second=0, microsecond=0)
+    shown = client.get(detail(release)).content.decode()
+    was = timezone.localtime(before, ZoneInfo(team.timezone))
+    assert f"Release time corrected from {was:%Y-%m-%d %H:%M}" in shown
+    entry = AuditEntry.objects.get(team=team, action=Action.RELEASE_MOVED)
+    assert entry.actor == member and entry.target == f"Release {release.version}"
+    assert set(entry.changes["released_at"]) == {"from", "to"}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2999-01-01T10:00", "This time is in the future."),
+        ("last Tuesday", "Enter a valid date/time."),
+        ("", "This field is required."),
+    ],
+)
+def test_a_wrong_release_time_is_refused_and_nothing_changes(member, release, value, message):
+    before = release.released_at
+    answer = client_for(member).post(time_url(release), {"released_at": value})
+
+    assert answer.status_code == 200
+    assert answer.context["time_form"].errors["released_at"] == [message]
+    assert '<details class="card release-time" open>' in answer.content.decode()
+    release.refresh_from_db()
+    assert release.released_at == before
+
+
+def test_a_viewer_sees_no_time_form_and_cannot_post_it(viewer, outsider, release):
+    before = release.released_at
+    page = client_for(viewer).get(detail(release)).content.decode()
+    assert "Correct the release time" not in page
+    moved = {"released_at": "2026-01-01T10:00"}
+    assert client_for(viewer).post(time_url(release), moved).status_code == 403
+    assert client_for(outsider).post(time_url(release), moved).status_code == 404
+    release.refresh_from_db()
+    assert release.released_at == before

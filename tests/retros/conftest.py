@@ -6,7 +6,15 @@ from django.utils import timezone
 
 from escapes.models import Category, Escape
 from retros import services
-from retros.models import PHASE_ORDER, ActionKind, Phase, Retrospective, RootCauseKind, Why
+from retros.models import (
+    PHASE_ORDER,
+    ActionKind,
+    Phase,
+    PreventativeAction,
+    Retrospective,
+    RootCauseKind,
+    Why,
+)
 
 _numbers = count(1)
 
@@ -48,6 +56,24 @@ def add_root_cause(
     """A chain of one why, marked as the escape's root cause: what a strict close asks for."""
     why = services.why_add(retro=retro, escape=escape, text=text, author=author)
     return services.why_mark_root_cause(why=why, kind=kind)
+
+
+def closed_retro_of(team, facilitator, member, stages, escapes, *, due=None, title="Earlier retro"):
+    """A closed retro over `escapes`, one action each (owned by `member`, due `due`)."""
+    retro = services.retro_create(team=team, facilitator=facilitator, title=title, escapes=escapes)
+    advance_to(retro, Phase.CATEGORIZE)
+    for e in escapes:
+        services.retro_escape_classify(
+            retro=retro, escape=e, category=Category.COVERAGE_GAP, stage=stages[1]
+        )
+    advance_to(retro, Phase.ACTIONS)
+    for e in escapes:
+        add_root_cause(retro, e, member)
+        action = add_action(retro, e, member, stages[1], title=f"Guard {e.title}")
+        if due is not None:  # a date in the past cannot be set through the service
+            PreventativeAction.objects.filter(pk=action.pk).update(due_date=due)
+    services.retro_close(retro=retro, by=facilitator)
+    return retro
 
 
 @pytest.fixture

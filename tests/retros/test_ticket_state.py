@@ -26,7 +26,12 @@ STATES: dict[str, tuple[dict[str, str], TicketState]] = {
         {"push_state": PushState.QUEUED, "last_error": "Jira answered 503; trying again."},
         TicketState("Queued", "Jira answered 503; trying again."),
     ),
-    "pushing": ({"push_state": PushState.PUSHING}, TicketState("Pushing…")),
+    "pushing": (
+        {"push_state": PushState.PUSHING},
+        TicketState(
+            "Pushing…", "A worker is on it; should it stop, another takes over within a minute."
+        ),
+    ),
     "pushed": (
         {"push_state": PushState.PUSHED, "external_key": "SHOP-12", "sprint": "Sprint 42"},
         TicketState("Pushed"),

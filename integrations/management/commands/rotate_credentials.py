@@ -1,4 +1,5 @@
-"""`manage.py rotate_credentials`: re-encrypt every stored tracker secret with the newest key.
+"""`manage.py rotate_credentials`: re-encrypt every stored tracker, Confluence and chat secret
+with the newest key.
 
 Put the new key first in LEAKSEAL_CREDENTIAL_KEYS (keeping the old ones after it), run this,
 then drop the old keys. It is all or nothing: when one secret cannot be decrypted with any of
@@ -12,11 +13,18 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Model
 
 from config import crypto
-from integrations.models import TrackerConnection
+from integrations.models import ConfluenceConnection, TrackerConnection
+from notices.models_chat import ChatConnection
 
-SECRET_FIELDS = {"token_encrypted": "token", "webhook_secret_encrypted": "webhook secret"}
+# Each model holding secrets, with its secret columns and how a message names each.
+SECRETS: list[tuple[type[Model], dict[str, str]]] = [
+    (TrackerConnection, {"token_encrypted": "token", "webhook_secret_encrypted": "webhook secret"}),
+    (ConfluenceConnection, {"token_encrypted": "Confluence token"}),
+    (ChatConnection, {"secret_encrypted": "chat webhook URL or bot token"}),
+]
 
 
 @dataclass(frozen=True)
@@ -34,40 +42,42 @@ class UndecryptableSecrets(Exception):
 def credentials_rotate() -> Rotation:
     """Re-encrypt every connection's secrets with the newest key, in one transaction."""
     with transaction.atomic():
-        connections = list(
-            TrackerConnection.objects.select_for_update(of=("self",))
-            .select_related("team")
-            .order_by("pk")
-        )
-        rotated: list[tuple[TrackerConnection, dict[str, str]]] = []
+        rotated: list[tuple[type[Model], Any, dict[str, str]]] = []
         problems: list[str] = []
-        for connection in connections:
-            values: dict[str, str] = {}
-            for column, what in SECRET_FIELDS.items():
-                stored = getattr(connection, column)
-                if not stored:
-                    continue
-                try:
-                    values[column] = crypto.rotate(stored)
-                except InvalidToken:
-                    problems.append(f"the {what} of team {connection.team.slug!r}")
-            rotated.append((connection, values))
+        for model, fields in SECRETS:
+            connections: Any = (
+                model._default_manager.select_for_update(of=("self",))
+                .select_related("team")
+                .order_by("pk")
+            )
+            for connection in connections:
+                values: dict[str, str] = {}
+                for column, what in fields.items():
+                    stored = getattr(connection, column)
+                    if not stored:
+                        continue
+                    try:
+                        values[column] = crypto.rotate(stored)
+                    except InvalidToken:
+                        problems.append(f"the {what} of team {connection.team.slug!r}")
+                rotated.append((model, connection, values))
         if problems:
             raise UndecryptableSecrets(problems)
-        for connection, values in rotated:
+        for model, connection, values in rotated:
             if values:
                 # update(), not save(): a new ciphertext is not a change of the settings, so
                 # updated_at stays.
-                TrackerConnection.objects.filter(pk=connection.pk).update(**values)
+                model._default_manager.filter(pk=connection.pk).update(**values)
     return Rotation(
-        connections=sum(1 for _, values in rotated if values),
-        secrets=sum(len(values) for _, values in rotated),
+        connections=sum(1 for _, _, values in rotated if values),
+        secrets=sum(len(values) for _, _, values in rotated),
     )
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored tracker credential with the newest LEAKSEAL_CREDENTIAL_KEYS key."
+        "Re-encrypt every stored tracker, Confluence and chat credential with the newest "
+        "LEAKSEAL_CREDENTIAL_KEYS key."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -17,6 +17,8 @@ import pytest
 from config.log_redaction import redact
 from tests.browser.stack import Stack
 
+pytestmark = pytest.mark.processes
+
 SETUP = """
 import json
 import django; django.setup()

@@ -10,19 +10,13 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.board import COUPON, SSO, card, create_retro, open_board, open_card, overview_row
 from tests.browser.people import People
+from tests.browser.test_page_widths import overflow
 
 pytestmark = pytest.mark.browser
 
 LOG = "Gateway 504s from 14:02"
 LOG_URL = "https://logs.example.com/search?q=checkout-504"
 NOTE = "Support saw the first double coupon at 14:10"
-
-
-def overflow(page: Page) -> int:
-    """How many pixels the page is wider than its viewport."""
-    return page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
 
 
 def propose_from_register(page: Page, title: str) -> None:

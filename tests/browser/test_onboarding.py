@@ -25,12 +25,13 @@ def _invitation_link(people: People, address: str) -> str:
     return match.group(0)
 
 
-# The innermost elements that reach past the viewport's right edge: what to fix.
+# The innermost elements that reach past the viewport's right edge, widest first: what to fix.
 WIDEST = """() => {
   const edge = document.documentElement.clientWidth;
   const past = [...document.querySelectorAll('body *')].filter(
     (el) => el.getBoundingClientRect().right > edge + 0.5
       && ![...el.children].some((c) => c.getBoundingClientRect().right > edge + 0.5));
+  past.sort((a, b) => b.getBoundingClientRect().right - a.getBoundingClientRect().right);
   return past.slice(0, 5).map((el) => el.tagName.toLowerCase()
     + (el.id ? '#' + el.id : '')
     + (el.className ? '.' + String(el.className).split(' ').join('.') : '')

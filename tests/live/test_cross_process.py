@@ -21,6 +21,8 @@ import pytest
 
 from tests.live.conftest import REDIS_URL, parse_block
 
+pytestmark = pytest.mark.processes
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 SETUP = """

@@ -25,9 +25,12 @@ from tests.browser.stack import TEAM, Stack, own_database_url
 from tests.live.conftest import parse_block
 
 BASE = os.environ.get("DATABASE_URL", "")
-pytestmark = pytest.mark.skipif(
-    not BASE.startswith("postgres"), reason="PostgreSQL only (DATABASE_URL unset)"
-)
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.skipif(
+        not BASE.startswith("postgres"), reason="PostgreSQL only (DATABASE_URL unset)"
+    ),
+]
 
 STREAMS = 60
 POOL_MAX = 10

@@ -25,6 +25,8 @@ from config.errors import BUSY_RETRY_AFTER_SECONDS, pool_exhausted, server_error
 from teams import decorators
 from tests.conftest import client_for
 
+pytestmark = pytest.mark.processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -14,7 +14,10 @@ import pytest
 from retros import events
 from tests.live.conftest import REDIS_URL, in_own_loop
 
-pytestmark = pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL is not set")
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL is not set"),
+]
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 

@@ -106,7 +106,8 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy .
 
-# The browser tests and the rest at once, on their own databases (scripts/pytest_both.sh).
+# The browser tests, the `processes` tests and the rest at once, each on a database of its own
+# (scripts/pytest_both.sh).
 pytest: install $(NODE_STAMP)
 	bash scripts/pytest_both.sh $(PYTEST_ARGS)
 

@@ -6,13 +6,18 @@ got the retro's close get its tickets: one follow-up per retro and channel.
 """
 
 import json
+import threading
+import time
 
 import pytest
-from django.db import transaction
+from django.conf import settings
+from django.db import connections, transaction
 
 from integrations import push
 from integrations.models import OutboxState, TicketPush
 from notices.models import ChatKind, Notice
+from retros import services
+from retros.models import Retrospective
 from tests.fakes import accounts
 from tests.integrations.test_push import Side, close, fresh_action, ready_retro, side  # noqa: F401
 from tests.notices.test_chat import (  # noqa: F401
@@ -292,3 +297,58 @@ def test_no_secret_reaches_the_follow_up(
         for text in (stored, slack, teams):
             assert secret not in text
     assert "its ticket could not be made: HTTP 401" in slack
+
+
+POSTGRES = "postgresql" in settings.DATABASES["default"]["ENGINE"]
+
+
+@pytest.mark.skipif(
+    not POSTGRES, reason="concurrent transactions and row locks: SQLite runs one writer at a time"
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_settling_the_last_two_pushes_at_once_post_one_follow_up(
+    two_actions, jira_connection, fake_jira, channels, by_hand
+):
+    """Both workers have written their own push (failed for good) before either checks whether
+    the retro is settled: the retro's row, held here until both wait on it, makes them meet.
+    Had each checked with only its own write visible, neither would post; had neither waited
+    for the other, both would."""
+    retro = two_actions
+    services.retro_close(retro=retro, by=retro.facilitator)  # committed: no test transaction
+    first, second = pushes_of(retro)
+    fake_jira.fail("POST", r"/rest/api/[23]/issue$", status=400, times=2)
+    answers: dict[int, str] = {}
+
+    def worker(push_id: int) -> None:
+        try:
+            answers[push_id] = push.action_push(push_id=push_id, attempt=0)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=worker, args=(p.pk,)) for p in (first, second)]
+    with transaction.atomic():
+        Retrospective.objects.select_for_update().get(pk=retro.pk)
+        for thread in workers:
+            thread.start()
+        deadline = time.monotonic() + 20
+        while _waiting_on_locks() < 2:
+            assert time.monotonic() < deadline, "the workers never queued on the retro's row"
+            time.sleep(0.05)
+        assert set(TicketPush.objects.values_list("state", flat=True)) == {OutboxState.PENDING}
+    for thread in workers:
+        thread.join(timeout=30)
+
+    assert answers == {first.pk: "failed", second.pk: "failed"}
+    assert len(ticket_notices(retro)) == 2  # one per channel
+
+
+def _waiting_on_locks() -> int:
+    """Other sessions of this database waiting for a row lock (ours holds the retro's)."""
+    with connections["default"].cursor() as cursor:
+        # Within a transaction the activity view is a snapshot taken at its first read.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        return int(cursor.fetchone()[0])

@@ -10,6 +10,8 @@ import email.utils
 import random
 from datetime import UTC, datetime
 
+from django.conf import settings
+
 BACKOFF_BASE = 2.0  # seconds
 BACKOFF_FACTOR = 2.0
 
@@ -43,3 +45,21 @@ def backoff_seconds(
     ceiling = min(cap, BACKOFF_BASE * BACKOFF_FACTOR ** max(0, attempt - 1))
     backoff = (rng or random).uniform(0, ceiling)
     return min(cap, max(backoff, retry_after or 0.0, 1.0))
+
+
+def retry_after_max() -> float:
+    """The longest Retry-After Leakseal obeys, for a ticket push and a notice alike
+    (settings.TRACKER_RETRY_AFTER_MAX, seconds; shown on the tracker settings page)."""
+    return float(settings.TRACKER_RETRY_AFTER_MAX)
+
+
+def duration_words(seconds: float) -> str:
+    """ "1 hour", "90 minutes", "75 seconds": a wait as a person reads it."""
+    seconds = round(seconds)
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    if seconds >= 120:
+        minutes = round(seconds / 60)
+        return f"{minutes} minutes"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"

@@ -247,7 +247,7 @@ CHAT_READ_TIMEOUT = float(os.environ.get("CHAT_READ_TIMEOUT", "15"))
 CHAT_EXTRA_ORIGINS: list[str] = []
 NOTICE_MAX_ATTEMPTS = envint("NOTICE_MAX_ATTEMPTS", 8)
 NOTICE_COUNTDOWN_MAX = 60.0  # a longer wait is the sweep's, not a broker countdown's
-NOTICE_BACKOFF_MAX = 3600.0  # backoff's ceiling (a longer Retry-After is still obeyed)
+NOTICE_BACKOFF_MAX = 3600.0  # backoff's ceiling (a Retry-After: up to TRACKER_RETRY_AFTER_MAX)
 NOTICE_SWEEP_GRACE = 60  # seconds a due notice's own task has before the sweep queues it
 
 # How long the audit trail keeps an entry (audit/services.py): at least a year.

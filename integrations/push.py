@@ -44,7 +44,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.celery import registered_task
-from config.retry import backoff_seconds
+from config.retry import backoff_seconds, duration_words, retry_after_max
 from escapes.models import Escape
 from integrations.clients import client_for
 from integrations.http import TrackerError
@@ -622,23 +622,6 @@ def _push_failed_chat(push_id: int, action_id: int, message: str) -> None:
             "link": {"text": "Open the retro", "url": _retro_url(retro)},
         },
     )
-
-
-def duration_words(seconds: float) -> str:
-    """ "1 hour", "90 minutes", "75 seconds": a wait as a person reads it."""
-    seconds = round(seconds)
-    if seconds % 3600 == 0:
-        hours = seconds // 3600
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    if seconds >= 120:
-        minutes = round(seconds / 60)
-        return f"{minutes} minutes"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
-
-
-def retry_after_max() -> float:
-    """The longest Retry-After a push obeys (settings.TRACKER_RETRY_AFTER_MAX, seconds)."""
-    return float(settings.TRACKER_RETRY_AFTER_MAX)
 
 
 def _wait_note(push: TicketPush, message: str, retry_after: float | None, until: datetime) -> str:

@@ -12,9 +12,10 @@ worker that dies mid-send leaves it SENDING: the sweep marks it INTERRUPTED, not
 because it may have gone out and sending it again would break "at most once".
 
 A retry waits `config.retry.backoff_seconds` (as a ticket push does), at least the service's
-Retry-After, however long that is: a wait the broker could hold (NOTICE_COUNTDOWN_MAX) is a
-task countdown; a longer one is left to the sweep, which queues a PENDING notice once its
-next_attempt_at has passed.
+Retry-After up to the bound a ticket push obeys (TRACKER_RETRY_AFTER_MAX, default 1 hour; a
+longer one is named in the delivery log's error and tried again at the bound): a wait the
+broker could hold (NOTICE_COUNTDOWN_MAX) is a task countdown; a longer one is left to the
+sweep, which queues a PENDING notice once its next_attempt_at has passed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.celery import registered_task
-from config.retry import backoff_seconds
+from config.retry import backoff_seconds, duration_words, retry_after_max
 from notices.models import Notice, NoticeState
 from notices.senders import SENDERS, Permanent, Transient
 
@@ -98,7 +99,12 @@ def _after_transient(notice: Notice, exc: Transient) -> str:
         )
         return "failed"
     wait = backoff_seconds(attempt=notice.attempts, retry_after=exc.retry_after, cap=float("inf"))
-    wait = min(wait, max(settings.NOTICE_BACKOFF_MAX, exc.retry_after or 0.0))
+    wait = min(wait, max(settings.NOTICE_BACKOFF_MAX, exc.retry_after or 0.0), retry_after_max())
+    if exc.retry_after is not None and exc.retry_after > retry_after_max():
+        message = (
+            f"{message} (asked to wait {duration_words(exc.retry_after)}, longer than the "
+            f"{duration_words(retry_after_max())} Leakseal waits at most: tried again then)"
+        )[:MAX_ERROR]
     _finish(
         notice,
         state=NoticeState.PENDING,

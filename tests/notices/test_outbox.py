@@ -1,6 +1,6 @@
 """The notices outbox (notices/): written in the causing transaction, sent at most once per
-recipient and occasion, retried on transient failures with Retry-After obeyed however long,
-never re-sent after a worker died mid-send, and shown in the team's delivery log.
+recipient and occasion, retried on transient failures with Retry-After obeyed up to the ticket
+pushes' bound, never re-sent after a worker died mid-send, and shown in the team's delivery log.
 
 Email goes over real SMTP to an aiosmtpd server on loopback.
 """
@@ -138,6 +138,23 @@ def test_a_long_retry_after_is_obeyed_by_the_sweep_not_cut_short(team, slack, qu
     assert delivery.sweep() == 0
     time_machine.move_to(notice.next_attempt_at + timedelta(seconds=61))
     assert delivery.sweep() == 1 and queued == [(notice.pk, None)]
+
+
+def test_a_retry_after_beyond_the_pushes_bound_waits_the_bound_and_says_so(
+    team, slack, queued, settings
+):
+    settings.TRACKER_RETRY_AFTER_MAX = 1800
+    notice = enqueue(team, channel=Channel.SLACK, recipient="7")
+    slack.outcome = senders.Transient("rate limited", retry_after=7200)
+    before = timezone.now()
+    assert delivery.deliver(notice.pk) == "retry"
+    notice.refresh_from_db()
+    assert before + timedelta(seconds=1800) <= notice.next_attempt_at
+    assert notice.next_attempt_at <= timezone.now() + timedelta(seconds=1800)
+    assert notice.last_error == (
+        "rate limited (asked to wait 2 hours, longer than the 30 minutes Leakseal waits at most:"
+        " tried again then)"
+    )
 
 
 def test_a_permanent_failure_is_kept_with_its_reason_and_can_be_resent(team, slack, queued):

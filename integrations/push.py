@@ -37,8 +37,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError, transaction
 from django.db import connection as db_connection
-from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -412,10 +412,19 @@ class _LeaseKept:
     def _renew(self) -> None:
         try:
             while not self.done.wait(LEASE_RENEW_EVERY):
-                until = timezone.now() + lease_length()
-                renewed = TicketPush.objects.filter(
-                    pk=self.push_id, state=OutboxState.PENDING, leased_until=self.until
-                ).update(leased_until=until)
+                try:
+                    until = timezone.now() + lease_length()
+                    renewed = TicketPush.objects.filter(
+                        pk=self.push_id, state=OutboxState.PENDING, leased_until=self.until
+                    ).update(leased_until=until)
+                except DatabaseError as exc:
+                    # A blip (a dropped connection, a busy SQLite): the lease still has a few
+                    # ticks left, so try again at the next one instead of letting it lapse.
+                    log.warning(
+                        "push %s: could not renew its lease (%s); trying again", self.push_id, exc
+                    )
+                    db_connection.close()
+                    continue
                 if not renewed:
                     if not self.done.is_set():
                         log.warning("push %s: its lease is no longer this worker's", self.push_id)

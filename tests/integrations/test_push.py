@@ -10,6 +10,7 @@ leases, the sweep) share fixtures, and split across files they would read as unr
 import logging
 import random
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -609,10 +610,10 @@ def test_a_worker_keeps_its_short_lease_alive_while_a_slow_push_runs(
 ):
     # Issue 13: a long lease (230 s) kept a dead worker's push stuck for minutes; a short one
     # must not let a live but slow push be taken by another worker.
-    monkeypatch.setattr(push, "LEASE", timedelta(seconds=0.6))
+    monkeypatch.setattr(push, "LEASE", timedelta(seconds=1.0))
     monkeypatch.setattr(push, "LEASE_RENEW_EVERY", 0.15)
     close(retro, django_capture_on_commit_callbacks, execute=False)
-    fake_azure.fail("POST", r"/_apis/wit/workitems/\$", stall_after_handling=2.0)
+    fake_azure.fail("POST", r"/_apis/wit/workitems/\$", stall_after_handling=2.5)
     row = only_push(retro)
     seen: list[tuple[Any, Any]] = []
     stop = threading.Event()
@@ -643,6 +644,35 @@ def test_a_worker_keeps_its_short_lease_alive_while_a_slow_push_runs(
     assert held[-1][0] - held[0][0] > timedelta(seconds=1.5), "held through the slow create"
     assert all(until > at for at, until in held), "the lease never ran out meanwhile"
     assert len(fake_azure.tickets()) == 1
+
+
+def test_a_renewal_that_fails_is_tried_again_at_the_next_tick(
+    transactional_db, retro, azure_connection, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A database blip during one renewal does not end the renewals (the lease would lapse
+    while the worker still pushes, and the sweep hand the push to another worker)."""
+    monkeypatch.setattr(push, "LEASE_RENEW_EVERY", 0.05)
+    close(retro, django_capture_on_commit_callbacks, execute=False)
+    row = only_push(retro)
+    first = timezone.now() + timedelta(seconds=20)
+    TicketPush.objects.filter(pk=row.pk).update(leased_until=first)
+    calls = 0
+    real = push.lease_length
+
+    def blip_once() -> timedelta:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real()
+
+    monkeypatch.setattr(push, "lease_length", blip_once)
+    with push._LeaseKept(row.pk, first):
+        deadline = time.monotonic() + 5
+        while TicketPush.objects.get(pk=row.pk).leased_until == first:
+            assert time.monotonic() < deadline, "no renewal after the failed one"
+            time.sleep(0.05)
+    assert calls >= 2
 
 
 def test_the_sweep_queues_a_push_whose_worker_died_and_the_action_says_so(

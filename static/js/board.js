@@ -40,6 +40,7 @@
   const CSRF = "input[name=csrfmiddlewaretoken]";
 
   let known = Number(root.dataset.version) || 0; // the version the board on screen shows
+  let ownSeen = 0; // the newest version an answer to the person's own post showed
   let wanted = known; // the newest version the stream announced
   let fetching = false;
   let pressed = null; // what the pointer is pressed on, until released
@@ -152,6 +153,10 @@
     if (!fresh || !current) return false; // not the board (a sign-in page, say)
     const version = Number(fresh.dataset.version) || 0;
     if (version < known) return true; // a swap of the user's own overtook this answer
+    // Rendered before what the person's own post already shows (the board is only known to be
+    // at a version by a whole refresh, not by their post's card): it would put their change
+    // back for a moment. Fetch again instead.
+    if (version < ownSeen) return false;
     const focus = focusOf(document.activeElement, current);
     const placed = [];
     const added = [];
@@ -256,7 +261,8 @@
   function applyCards(fresh, target) {
     const current = board();
     if (!fresh || !current || !("cards" in fresh.dataset)) return false;
-    if ((Number(fresh.dataset.version) || 0) < target) return false;
+    const version = Number(fresh.dataset.version) || 0;
+    if (version < target || version < ownSeen) return false;
     const focus = focusOf(document.activeElement, current);
     const regions = Array.from(fresh.children).filter((node) => node.id);
     const olds = regions.map((node) => current.querySelector(":scope > #" + CSS.escape(node.id)));
@@ -515,6 +521,8 @@
   });
   document.addEventListener("htmx:afterSwap", () => {
     const current = board();
+    // A post's answer carries the phase bar rendered after the change (out of band).
+    ownSeen = Math.max(ownSeen, Number(document.getElementById("phase-bar")?.dataset.version) || 0);
     if (pending && current) {
       restore(current, { kept: pending.kept, notes: pending.notes, open: pending.open });
       if (pending.panels) putBackPanels(current, pending.panels, false);

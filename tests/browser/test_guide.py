@@ -53,6 +53,11 @@ def test_a_card_asks_its_categorys_questions_and_follows_the_teams_edits(people:
     # (Measured once the card is on screen: a live refresh may be swapping it in just now.)
     expect(guide).to_be_visible()
     box = guide.bounding_box()
+    for _ in range(50):
+        if box is not None:
+            break
+        page.wait_for_timeout(100)
+        box = guide.bounding_box()
     assert box is not None and box["x"] + box["width"] <= PHONE["width"]
 
     # The facilitator rewrites the team's questions; the open board shows them at once and

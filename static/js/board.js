@@ -53,6 +53,9 @@
   const typed = new WeakSet(); // fields the user changed and has not sent
 
   const board = () => document.getElementById("board");
+  // What the board did and why, for whoever looks into a board that fell behind: the browser's
+  // console at its "Verbose" level. The browser tests print it for a test that failed.
+  const trace = (text) => console.debug("[live board] " + text);
   const byId = (scope, id) => scope.querySelector("#" + CSS.escape(id));
 
   // --- The stream.
@@ -66,10 +69,12 @@
     if (source) source.close();
     source = new EventSource(streamUrl);
     source.addEventListener("open", () => {
+      trace("stream open");
       reconnectDelay = 1000;
       showLive(true);
     });
     source.addEventListener("error", () => {
+      trace(`stream error (state ${source.readyState})`);
       showLive(false);
       // The browser retries by itself after a dropped connection, but gives up on an
       // answer that is not a stream (a proxy's 502, a session that expired): then we retry.
@@ -82,6 +87,7 @@
       const data = JSON.parse(event.data);
       const version = data.version;
       hints.set(version, Number.isInteger(data.escape) ? data.escape : null);
+      trace(`version ${version} (escape ${data.escape ?? "-"}${"html" in data ? ", card" : ""}); on screen ${known}`);
       wanted = Math.max(wanted, version);
       if (version === known + 1 && typeof data.html === "string" && !fetching && !stale) {
         if (applyPushed(data.html, version)) return;
@@ -114,19 +120,31 @@
     const cards = changedCards(known, target);
     let ok = false;
     let answered = false;
+    let url = refreshUrl;
+    if (cards) url += "?" + cards.map((id) => "escape=" + id).join("&");
+    trace(`fetch ${cards ? "cards " + cards.join(",") : "the board"} for ${target}; on screen ${known}`);
     try {
-      let url = refreshUrl;
-      if (cards) url += "?" + cards.map((id) => "escape=" + id).join("&");
-      const response = await fetch(url, {
-        headers: { "HX-Request": "true" },
-        cache: "no-store",
-        credentials: "same-origin",
-      });
-      const html = response.ok ? await response.text() : "";
-      answered = true;
-      ok = response.ok && (cards ? applyCards(parse(html), target) : apply(html));
-    } catch (error) {
-      // Offline: the stream's reconnect announces the version again.
+      let response = null;
+      let html = "";
+      try {
+        response = await fetch(url, {
+          headers: { "HX-Request": "true" },
+          cache: "no-store",
+          credentials: "same-origin",
+        });
+        html = response.ok ? await response.text() : "";
+        answered = true;
+      } catch (error) {
+        trace(`fetch failed: ${error}`); // offline: the stream's reconnect announces it again
+      }
+      if (answered) {
+        try {
+          ok = response.ok && (cards ? applyCards(parse(html), target) : apply(html));
+        } catch (error) {
+          console.error("live board: the refresh could not be applied", error); // a bug of ours
+        }
+        trace(`answer ${response.status}: ${ok ? "applied" : "not applied"}; on screen ${known}${stale ? ", a region held back" : ""}`);
+      }
     } finally {
       fetching = false;
     }
@@ -144,19 +162,27 @@
     // Failed, or still behind what the stream announced: again, at once if this fetch got
     // further, else after a pause that grows.
     failures = ok && known > before ? 0 : failures + 1;
-    setTimeout(refresh, failures ? Math.min(500 * 2 ** failures, 30000) : 0);
+    const delay = failures ? Math.min(500 * 2 ** failures, 30000) : 0;
+    trace(`again in ${delay} ms (announced ${wanted}, on screen ${known})`);
+    setTimeout(refresh, delay);
   }
 
   function apply(html) {
     const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("board");
     const current = board();
-    if (!fresh || !current) return false; // not the board (a sign-in page, say)
+    if (!fresh || !current) {
+      trace("the answer is not the board");
+      return false; // a sign-in page, say
+    }
     const version = Number(fresh.dataset.version) || 0;
     if (version < known) return true; // a swap of the user's own overtook this answer
     // Rendered before what the person's own post already shows (the board is only known to be
     // at a version by a whole refresh, not by their post's card): it would put their change
     // back for a moment. Fetch again instead.
-    if (version < ownSeen) return false;
+    if (version < ownSeen) {
+      trace(`answer at ${version} is older than the own post's ${ownSeen}`);
+      return false;
+    }
     const focus = focusOf(document.activeElement, current);
     const placed = [];
     const added = [];
@@ -171,6 +197,7 @@
       } else if (busy(old)) {
         placed.push(old);
         heldBack = true;
+        trace(`#${old.id} held back: ${busy(old)}`);
       } else {
         carry(old, node);
         placed.push(node);
@@ -179,8 +206,10 @@
     }
     for (const old of Array.from(current.children)) {
       if (placed.includes(old)) continue;
-      if (busy(old)) heldBack = true;
-      else old.remove();
+      if (busy(old)) {
+        heldBack = true;
+        trace(`#${old.id} (gone) held back: ${busy(old)}`);
+      } else old.remove();
     }
     arrange(current, placed);
     refocus(focus);
@@ -220,6 +249,7 @@
     if (!fresh || !current || !personalize(fresh, current)) return false;
     if (!applyCards(fresh, version)) return false;
     for (const seen of hints.keys()) if (seen <= known) hints.delete(seen);
+    trace(`pushed card applied; on screen ${known}`);
     return true;
   }
 
@@ -262,11 +292,17 @@
     const current = board();
     if (!fresh || !current || !("cards" in fresh.dataset)) return false;
     const version = Number(fresh.dataset.version) || 0;
-    if (version < target || version < ownSeen) return false;
+    if (version < target || version < ownSeen) {
+      trace(`cards at ${version}, wanted ${target} (own post ${ownSeen})`);
+      return false;
+    }
     const focus = focusOf(document.activeElement, current);
     const regions = Array.from(fresh.children).filter((node) => node.id);
     const olds = regions.map((node) => current.querySelector(":scope > #" + CSS.escape(node.id)));
-    if (olds.includes(null)) return false;
+    if (olds.includes(null)) {
+      trace("a card is not on screen");
+      return false;
+    }
     let heldBack = false;
     const added = [];
     regions.forEach((node, i) => {
@@ -274,6 +310,7 @@
       if (sameRegion(old, node)) return;
       if (busy(old)) {
         heldBack = true;
+        trace(`#${old.id} held back: ${busy(old)}`);
         return;
       }
       carry(old, node);
@@ -330,15 +367,17 @@
   // focus is on something that cannot be found again in the new HTML (or an open <select>,
   // or a word being composed with an input method). Otherwise it is replaced, and the focus
   // and caret are put back where they were.
+  // The reason, or "" if none.
   function busy(region) {
     // (A panel loading itself, data-lazy, is not the user's: a new card loads its own.)
     if (region.matches(".htmx-request") || region.querySelector(".htmx-request:not([data-lazy])")) {
-      return true;
+      return "a request of the person's is on its way";
     }
-    if (pressed && region.contains(pressed)) return true;
+    if (pressed && region.contains(pressed)) return "the pointer is pressed on it";
     const active = document.activeElement;
-    if (!active || active === document.body || !region.contains(active)) return false;
-    return composing || !focusKey(active);
+    if (!active || active === document.body || !region.contains(active)) return "";
+    if (composing) return "a word is being composed";
+    return focusKey(active) ? "" : `the focus (${active.tagName}) could not be put back`;
   }
 
   // How to find the focused element again in new HTML: its id, or for a <summary> the id
@@ -537,6 +576,7 @@
       lastBoard = current;
       known = Math.max(known, Number(current.dataset.version) || 0);
       stale = false;
+      trace(`the whole board came back from a post; on screen ${known}`);
     }
   });
 

@@ -5,12 +5,13 @@ One server for all of tests/browser: uvicorn and a Celery worker on a database o
 suite's Celery tasks off a shared broker. One browser, and a browser context per person, so
 the facilitator and each engineer have their own cookies, event stream and screen. Every page
 records console errors, uncaught exceptions and Content Security Policy violations; a test
-fails if any page had one.
+fails if any page had one, and a test that fails shows what each live board did (board.js's
+trace) and the server's last log lines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,22 @@ def people(stack: Stack, browser: Browser, _sessions: dict[str, object]) -> Iter
     problems = crowd.problems()
     crowd.close()
     assert not problems, "pages reported problems:\n" + "\n".join(problems)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test shows what each person's live board did last (board.js's trace) and the
+    last lines the web server and the worker logged."""
+    report: pytest.TestReport = yield
+    crowd = getattr(item, "funcargs", {}).get("people")
+    if report.when == "call" and report.failed and isinstance(crowd, People):
+        traces = crowd.traces()
+        if traces:
+            report.sections.append(("what the live boards did", traces))
+        report.sections.append(("the server's last lines", crowd.stack.log_tail(30)))
+    return report
 
 
 @pytest.fixture(scope="package")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
@@ -16,6 +18,8 @@ PASSWORDS = {"engineer2": EXTRA_PASSWORD}
 # A page that loses its network (offline, a server restart) logs the requests that failed;
 # that is the situation under test there, not a fault of the page.
 NETWORK_FAILURE = re.compile(r"net::ERR_")
+BOARD_TRACE = "[live board] "  # board.js's console.debug lines: what the live board did
+TRACE_KEPT = 80
 
 
 @dataclass
@@ -29,6 +33,8 @@ class Person:
     tolerate_network_failures: bool = False
     # A refusal the test provokes on purpose: the browser and htmx log its status as an error.
     tolerate_console: re.Pattern[str] | None = None
+    # The live board's last steps, with the time they were logged: printed if a test fails.
+    trace: deque[str] = field(default_factory=lambda: deque(maxlen=TRACE_KEPT))
 
     def watch(self, page: Page) -> None:
         page.on("console", self._console)
@@ -36,6 +42,9 @@ class Person:
 
     def _console(self, message: ConsoleMessage) -> None:
         text = message.text
+        if message.type == "debug" and text.startswith(BOARD_TRACE):
+            self.trace.append(f"{datetime.now(UTC):%H:%M:%S.%f}"[:-3] + " " + text)
+            return
         csp = "Content Security Policy" in text or "Refused to" in text
         if csp:
             self.problems.append(f"CSP violation: {text} at {message.location}")
@@ -82,6 +91,14 @@ class People:
             page.wait_for_url(re.compile(r"^(?!.*/accounts/login/)"))
             self._sessions[username] = context.storage_state()
         return person
+
+    def traces(self) -> str:
+        """What each person's live board did last (board.js), for a test that failed."""
+        return "\n".join(
+            f"--- {person.username}\n" + "\n".join(person.trace)
+            for person in self.everyone
+            if person.trace
+        )
 
     def problems(self) -> list[str]:
         return [f"{p.username}: {problem}" for p in self.everyone for problem in p.problems]

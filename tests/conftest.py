@@ -19,9 +19,13 @@ import tests/clock/sitecustomize.py and run at the same offset. time.monotonic i
 PostgreSQL, Redis and Chromium keep the real time (Leakseal reads "now" only in Python).
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.contrib.auth.models import User
@@ -31,6 +35,10 @@ from django.utils import timezone
 from escapes.models import Escape, PipelineStage, Release
 from teams.models import Role, Team
 from teams.services import membership_set, team_create
+
+if TYPE_CHECKING:
+    from tests.fakes.slack import FakeSlack
+    from tests.fakes.teams import FakeTeams
 
 CLOCK_DIR = Path(__file__).parent / "clock"
 _moved: list = []  # the session's time_machine.travel while LEAKSEAL_TEST_TODAY moves the clock
@@ -183,3 +191,31 @@ def _fresh_dashboard_caches():
     yield
     for clear in (rollups_cache_clear, dashboard_results_clear, dashboard_fragments_clear):
         clear()
+
+
+# --- Chat fakes (tests/notices, tests/integrations).
+
+
+@pytest.fixture
+def fake_slack(settings) -> Iterator[FakeSlack]:
+    """A Slack (Web API and incoming webhooks) over real HTTP that checks Slack's contract."""
+    from tests.fakes.slack import FakeSlack
+
+    fake = FakeSlack().start()
+    settings.SLACK_API_URL = fake.api_url
+    settings.CHAT_EXTRA_ORIGINS = [*settings.CHAT_EXTRA_ORIGINS, fake.url]
+    yield fake
+    fake.stop()
+    assert fake.violations == [], "Slack's contract was broken"
+
+
+@pytest.fixture
+def fake_teams(settings) -> Iterator[FakeTeams]:
+    """A Teams workflow over real HTTP that checks the message contract Teams documents."""
+    from tests.fakes.teams import FakeTeams
+
+    fake = FakeTeams().start()
+    settings.CHAT_EXTRA_ORIGINS = [*settings.CHAT_EXTRA_ORIGINS, fake.url]
+    yield fake
+    fake.stop()
+    assert fake.violations == [], "the Teams workflow's contract was broken"

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from config.celery import app as celery_app
 from integrations.models import TrackerConnection, TrackerKind
 from tests.fakes import accounts
+from tests.integrations.pushing import Side
 
 
 @pytest.fixture
@@ -65,3 +67,32 @@ def azure_connection(team, fake_azure) -> TrackerConnection:
     connection.webhook_secret = accounts.ADO_HOOK_PASSWORD
     connection.save()
     return connection
+
+
+@pytest.fixture
+def eager():
+    """Run queued tasks in place (as a worker would, minus the broker).
+
+    Retries run at once, ignoring their countdown. Errors are not propagated: celery's eager
+    retry only works that way; the tests look at the rows and the tracker instead.
+    """
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager, conf.task_eager_propagates = True, False
+    yield
+    conf.task_always_eager, conf.task_eager_propagates = saved
+
+
+@pytest.fixture(params=["jira", "azure_devops"])
+def side(request) -> Side:
+    if request.param == "jira":
+        return Side(
+            request.getfixturevalue("fake_jira"),
+            request.getfixturevalue("jira_connection"),
+            r"/rest/api/[23]/issue$",
+        )
+    return Side(
+        request.getfixturevalue("fake_azure"),
+        request.getfixturevalue("azure_connection"),
+        r"/_apis/wit/workitems/\$",
+    )

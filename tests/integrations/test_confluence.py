@@ -33,7 +33,7 @@ from retros.models import Why
 from tests.conftest import client_for
 from tests.fakes import accounts
 from tests.fakes.confluence import FakeConfluence
-from tests.integrations.test_push import ready_retro
+from tests.integrations.pushing import ready_retro
 from tests.notices.broker import hold_deliveries
 
 SECRETS = (accounts.CONFLUENCE_TOKEN, accounts.CONFLUENCE_PAT)

@@ -11,7 +11,6 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,30 +21,22 @@ from django.db import connection as db_connection
 from django.urls import reverse
 from django.utils import timezone
 
-from config.celery import app as celery_app
-from escapes.models import Category
 from integrations import push
-from integrations.models import OutboxState, TicketPush, TrackerConnection
+from integrations.models import OutboxState, TicketPush
 from integrations.tasks_push import action_push_task, outbox_sweep_task
 from retros import services
-from retros.models import PHASE_ORDER, ActionKind, Phase, PushState, RootCauseKind
+from retros.models import Phase, PushState
+from tests.integrations.pushing import (
+    Side,
+    close,
+    creates,
+    fresh_action,
+    only_push,
+    ready_retro,
+)
 from tests.retros.conftest import make_escape
 
-# --- Set-up: a retro walked to Actions, with a root-cause chain, then closed.
-
-
-@pytest.fixture
-def eager():
-    """Run queued tasks in place (as a worker would, minus the broker).
-
-    Retries run at once, ignoring their countdown. Errors are not propagated: celery's eager
-    retry only works that way; the tests look at the rows and the tracker instead.
-    """
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager, conf.task_eager_propagates = True, False
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
+# --- Set-up: a retro walked to Actions (tests/integrations/pushing.py), then closed.
 
 
 @pytest.fixture(autouse=True)
@@ -53,64 +44,9 @@ def _site_url(settings):
     settings.SITE_URL = "http://testserver-push.example"
 
 
-def _advance(retro, phase):
-    while PHASE_ORDER.index(retro.phase) < PHASE_ORDER.index(phase):
-        nxt = PHASE_ORDER[retro.phase_index + 1]
-        services.retro_advance(retro=retro, expected_phase=retro.phase, to_phase=nxt)
-
-
-def ready_retro(team, facilitator, member, stages, escapes):
-    """Classified, a two-why chain to a root cause for each escape, one action each."""
-    retro = services.retro_create(
-        team=team, facilitator=facilitator, title="Release 2026.11.1 retro", escapes=escapes
-    )
-    _advance(retro, Phase.CATEGORIZE)
-    for e in escapes:
-        services.retro_escape_classify(
-            retro=retro, escape=e, category=Category.COVERAGE_GAP, stage=stages[1]
-        )
-    _advance(retro, Phase.ACTIONS)
-    for e in escapes:
-        first = services.why_add(
-            retro=retro, escape=e, text="No test ran against a slow gateway", author=member
-        )
-        second = services.why_add(
-            retro=retro,
-            escape=e,
-            parent=first,
-            text="Integration tests stub the gateway with instant answers",
-            author=member,
-        )
-        services.why_mark_root_cause(why=second, kind=RootCauseKind.AUTOMATION_SHORTFALL)
-        services.action_add(
-            retro=retro,
-            escape=e,
-            kind=ActionKind.NEW_TEST,
-            stage=stages[1],
-            title=f"Latency contract test for {e.title[:40]}",
-            description="Run the gateway stub with 3 s answers.",
-            owner=member,
-        )
-    return retro
-
-
 @pytest.fixture
 def retro(team, facilitator, member, stages, escape):
     return ready_retro(team, facilitator, member, stages, [escape])
-
-
-def close(retro, django_capture_on_commit_callbacks, *, execute=True):
-    with django_capture_on_commit_callbacks(execute=execute) as callbacks:
-        services.retro_close(retro=retro, by=retro.facilitator)
-    return callbacks
-
-
-def only_push(retro) -> TicketPush:
-    return TicketPush.objects.get(action__retro=retro)
-
-
-def fresh_action(retro):
-    return retro.actions.get()
 
 
 # --- Queueing on close.
@@ -177,34 +113,6 @@ def test_a_broker_that_is_down_leaves_the_push_to_the_sweep(
 
 
 # --- The ticket: one, labelled, placed, with the story of the escape.
-
-
-@dataclass
-class Side:
-    """One tracker as the tests drive it: its fake, the team's connection, its create call."""
-
-    fake: Any
-    connection: TrackerConnection
-    create: str  # the path of the create call, as a regex
-
-
-@pytest.fixture(params=["jira", "azure_devops"])
-def side(request) -> Side:
-    if request.param == "jira":
-        return Side(
-            request.getfixturevalue("fake_jira"),
-            request.getfixturevalue("jira_connection"),
-            r"/rest/api/[23]/issue$",
-        )
-    return Side(
-        request.getfixturevalue("fake_azure"),
-        request.getfixturevalue("azure_connection"),
-        r"/_apis/wit/workitems/\$",
-    )
-
-
-def creates(side: Side) -> int:
-    return len(side.fake.calls("POST", side.create))
 
 
 def sprint_of(side: Side, ticket) -> str | None:

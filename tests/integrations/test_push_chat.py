@@ -19,13 +19,11 @@ from notices.models import ChatKind, Notice
 from retros import services
 from retros.models import Retrospective
 from tests.fakes import accounts
-from tests.integrations.test_push import Side, close, fresh_action, ready_retro, side  # noqa: F401
-from tests.notices.test_chat import (  # noqa: F401
+from tests.integrations.pushing import close, fresh_action, ready_retro
+from tests.notices.test_chat import (  # noqa: F401 (queued: an autouse fixture, here too)
     all_text,
     connect,
     deliver_all,
-    fake_slack,
-    fake_teams,
     queued,
 )
 from tests.retros.conftest import make_escape
@@ -39,7 +37,7 @@ def retro(team, facilitator, member, stages, escape):
 def test_a_permanently_failed_push_is_posted_to_chat(
     retro,
     jira_connection,
-    fake_slack,  # noqa: F811
+    fake_slack,
     django_capture_on_commit_callbacks,
     monkeypatch,
 ):
@@ -66,7 +64,7 @@ def test_a_transient_push_failure_posts_nothing(
     retro,
     jira_connection,
     fake_jira,
-    fake_slack,  # noqa: F811
+    fake_slack,
     django_capture_on_commit_callbacks,
     monkeypatch,
 ):
@@ -93,7 +91,7 @@ def two_actions(team, facilitator, member, stages, escape):
 
 
 @pytest.fixture
-def channels(team, fake_slack, fake_teams):  # noqa: F811
+def channels(team, fake_slack, fake_teams):
     """A Slack and a Teams channel that get retro closes; pushes run when the test says."""
     connect(team, ChatKind.SLACK_WEBHOOK, fake_slack.webhook(), events=["retro_closed"])
     connect(team, ChatKind.TEAMS_WEBHOOK, fake_teams.workflow(), events=["retro_closed"])
@@ -112,7 +110,7 @@ def ticket_notices(retro) -> list[Notice]:
     return list(Notice.objects.filter(occasion=f"retro-tickets:{retro.pk}").order_by("pk"))
 
 
-def delivered_follow_ups(fake_slack, fake_teams) -> tuple[str, str]:  # noqa: F811
+def delivered_follow_ups(fake_slack, fake_teams) -> tuple[str, str]:
     """The follow-up as Slack and Teams got it (the last message of each)."""
     assert set(deliver_all()) == {"sent"}
     return all_text(fake_slack.messages()[-1]), all_text(fake_teams.cards()[-1])
@@ -120,10 +118,10 @@ def delivered_follow_ups(fake_slack, fake_teams) -> tuple[str, str]:  # noqa: F8
 
 def test_once_every_action_is_pushed_one_follow_up_lists_their_linked_keys(
     two_actions,
-    side,  # noqa: F811
+    side,
     channels,
-    fake_slack,  # noqa: F811
-    fake_teams,  # noqa: F811
+    fake_slack,
+    fake_teams,
     by_hand,
     django_capture_on_commit_callbacks,
 ):
@@ -157,8 +155,8 @@ def test_a_push_failed_for_good_is_named_in_the_follow_up_with_its_reason(
     jira_connection,
     fake_jira,
     channels,
-    fake_slack,  # noqa: F811
-    fake_teams,  # noqa: F811
+    fake_slack,
+    fake_teams,
     by_hand,
     django_capture_on_commit_callbacks,
 ):
@@ -235,7 +233,7 @@ def test_settling_again_sends_no_second_follow_up(
 def test_the_close_says_the_tickets_follow_in_this_channel(
     retro,
     jira_connection,
-    fake_slack,  # noqa: F811
+    fake_slack,
     by_hand,
     django_capture_on_commit_callbacks,
 ):
@@ -252,7 +250,7 @@ def test_the_close_says_the_tickets_follow_in_this_channel(
 def test_without_a_tracker_the_close_is_the_only_notice(
     two_actions,
     channels,
-    fake_slack,  # noqa: F811
+    fake_slack,
     django_capture_on_commit_callbacks,
 ):
     retro = two_actions
@@ -267,10 +265,10 @@ def test_without_a_tracker_the_close_is_the_only_notice(
 
 def test_no_secret_reaches_the_follow_up(
     two_actions,
-    side,  # noqa: F811
+    side,
     channels,
-    fake_slack,  # noqa: F811
-    fake_teams,  # noqa: F811
+    fake_slack,
+    fake_teams,
     by_hand,
     django_capture_on_commit_callbacks,
 ):

@@ -7,7 +7,7 @@ from integrations.models import OutboxState, TicketPush
 from retros.models import PushState
 from retros.services import action_tracker_update
 from tests.conftest import client_for
-from tests.integrations.test_push import close, eager, ready_retro  # noqa: F401 (fixture)
+from tests.integrations.pushing import close, ready_retro
 from tests.retros.conftest import make_escape
 
 # Tasks run where they are queued (see the fixture in test_push.py).

@@ -9,9 +9,6 @@ creating again; what still slips through the status sync finds, links and report
 Real short lags keep this fast: the fake lags 2 s, Leakseal allows the search 3 s.
 """
 
-# The fixtures `retro`, `side` and `eager` come from test_push: parameters named after them
-# are the fixtures, not redefinitions.
-# ruff: noqa: F811
 import time
 
 import pytest
@@ -21,16 +18,7 @@ from integrations import push, sync
 from integrations.models import ConnectionEvent, OutboxState
 from retros.models import DUPLICATE_NOTE, PushState
 from tests.conftest import client_for
-from tests.integrations.test_push import (  # noqa: F401  (fixtures)
-    Side,
-    close,
-    creates,
-    eager,
-    fresh_action,
-    only_push,
-    retro,
-    side,
-)
+from tests.integrations.pushing import Side, close, creates, fresh_action, only_push, ready_retro
 
 pytestmark = pytest.mark.processes
 
@@ -41,6 +29,11 @@ ALLOWED_LAG = 3.0
 @pytest.fixture(autouse=True)
 def _site_url(settings):
     settings.SITE_URL = "http://testserver-push.example"
+
+
+@pytest.fixture
+def retro(team, facilitator, member, stages, escape):
+    return ready_retro(team, facilitator, member, stages, [escape])
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,33 +33,13 @@ from teams.models import Role
 from teams.services import membership_set
 from tests.conftest import client_for
 from tests.fakes.chat_server import Answer, problems, validator
-from tests.fakes.slack import POST_MESSAGE, FakeSlack
-from tests.fakes.teams import FakeTeams
-from tests.integrations.test_push import ready_retro
+from tests.fakes.slack import POST_MESSAGE
+from tests.integrations.pushing import ready_retro
 from tests.notices.broker import hold_deliveries
 from tests.retros.conftest import make_escape
 
 ALL_EVENTS = [e.value for e in ChatEvent]
 BOT_TOKEN = "xoxb-1111-2222-s3cretBotToken"
-
-
-@pytest.fixture
-def fake_slack(settings) -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    settings.SLACK_API_URL = fake.api_url
-    settings.CHAT_EXTRA_ORIGINS = [*settings.CHAT_EXTRA_ORIGINS, fake.url]
-    yield fake
-    fake.stop()
-    assert fake.violations == [], "Slack's contract was broken"
-
-
-@pytest.fixture
-def fake_teams(settings) -> Iterator[FakeTeams]:
-    fake = FakeTeams().start()
-    settings.CHAT_EXTRA_ORIGINS = [*settings.CHAT_EXTRA_ORIGINS, fake.url]
-    yield fake
-    fake.stop()
-    assert fake.violations == [], "the Teams workflow's contract was broken"
 
 
 @pytest.fixture(autouse=True)

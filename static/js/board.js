@@ -370,14 +370,20 @@
   // The reason, or "" if none.
   function busy(region) {
     // (A panel loading itself, data-lazy, is not the user's: a new card loads its own.)
-    if (region.matches(".htmx-request") || region.querySelector(".htmx-request:not([data-lazy])")) {
-      return "a request of the person's is on its way";
-    }
+    const request = region.matches(".htmx-request")
+      ? region
+      : region.querySelector(".htmx-request:not([data-lazy])");
+    if (request) return `a request of the person's is on its way (${describe(request)})`;
     if (pressed && region.contains(pressed)) return "the pointer is pressed on it";
     const active = document.activeElement;
     if (!active || active === document.body || !region.contains(active)) return "";
     if (composing) return "a word is being composed";
     return focusKey(active) ? "" : `the focus (${active.tagName}) could not be put back`;
+  }
+
+  function describe(element) {
+    const url = element.getAttribute("hx-post") || element.getAttribute("hx-get") || "";
+    return element.tagName.toLowerCase() + (element.id ? "#" + element.id : "") + (url ? " " + url : "");
   }
 
   // How to find the focused element again in new HTML: its id, or for a <summary> the id
@@ -523,7 +529,10 @@
     // htmx announces the swap on the target. Added once per element (the same listener is
     // not added twice), it serves every post that targets it, including two in flight.
     const target = event.detail.target;
-    if (target?.closest?.("#board")) target.addEventListener("htmx:beforeSwap", swapIntoPage);
+    if (target?.closest?.("#board")) {
+      trace(`request from ${describe(event.detail.elt)} into #${target.id}`);
+      target.addEventListener("htmx:beforeSwap", swapIntoPage);
+    }
   });
   function swapIntoPage(event) {
     const target = event.detail.target;
@@ -533,6 +542,7 @@
     const live = document.getElementById(target.id);
     if (!live) return; // what it changed is gone from the board: the next refresh says so
     event.detail.shouldSwap = false;
+    trace(`answer for #${target.id}, taken off the page meanwhile, swapped into the one on it`);
     const form = elt.closest("form") || elt.form || null;
     // The posting form's copy on the page (found by a field's id) keeps nothing: what it
     // sent went through, as for a form that was never replaced.
@@ -558,10 +568,11 @@
       }
     }
   });
-  document.addEventListener("htmx:afterSwap", () => {
+  document.addEventListener("htmx:afterSwap", (event) => {
     const current = board();
     // A post's answer carries the phase bar rendered after the change (out of band).
     ownSeen = Math.max(ownSeen, Number(document.getElementById("phase-bar")?.dataset.version) || 0);
+    trace(`an answer was swapped into #${event.detail.target?.id} (own posts up to ${ownSeen})`);
     if (pending && current) {
       restore(current, { kept: pending.kept, notes: pending.notes, open: pending.open });
       if (pending.panels) putBackPanels(current, pending.panels, false);
@@ -593,8 +604,10 @@
   document.addEventListener("pointercancel", released, true);
 
   // A region held back is refreshed when the user leaves it or their post returns.
-  function refreshIfStale() {
-    if (stale) setTimeout(refresh, 50);
+  function refreshIfStale(event) {
+    if (!stale) return;
+    trace(`${event?.type ?? "release"}: the region held back is fetched again`);
+    setTimeout(refresh, 50);
   }
   document.addEventListener("focusout", refreshIfStale);
   document.addEventListener("htmx:afterRequest", refreshIfStale);

@@ -229,13 +229,20 @@ def _card_response(
             messages.error(request, message)
         return redirect(_board_url(retro, f"escape-{escape_id}"))
     context = _context(membership, retro, error_escape_id=escape_id, card_errors=errors, **extra)
+    return HttpResponse(_card_html(request, context, escape_id))
+
+
+def _card_html(request: HttpRequest, context: dict[str, Any], escape_id: int) -> str:
+    """The escape's card, and out of band what counts it: the overview and close region, and
+    the phase bar, whose version tells board.js how far the person's own post has come (a
+    refresh rendered before it must not put their change back)."""
     context["card"] = context["board"].card(escape_id)
     html = render_to_string(f"{BOARD}#escape_card", context, request)
     oob = {**context, "oob": True}
     html += render_to_string(f"{BOARD}#phase_bar", oob, request)
     html += render_to_string(f"{BOARD}#overview", oob, request)
     html += render_to_string(f"{BOARD}#close_region", oob, request)
-    return HttpResponse(html)
+    return html
 
 
 def _board_response(

@@ -18,7 +18,14 @@ from retros import facilitation
 from retros.forms import FocusForm, TimerForm, VotingForm, form_messages
 from retros.models import Retrospective
 from retros.selectors import get_retro_escape, get_retro_for_team, get_team_escape
-from retros.views import BOARD, _attempt, _board_response, _board_url, _context, _is_htmx
+from retros.views import (
+    _attempt,
+    _board_response,
+    _board_url,
+    _card_html,
+    _context,
+    _is_htmx,
+)
 from teams.decorators import team_view
 from teams.models import Membership
 
@@ -39,8 +46,8 @@ def _card_with_bar(
     escape_id: int,
     errors: list[str],
 ) -> HttpResponse:
-    """The escape's card, and out of band the facilitation bar (it counts votes left) and
-    the overview (it counts votes)."""
+    """The escape's card with what counts it (as for any card), and out of band the
+    facilitation bar: it counts the votes left."""
     if not _is_htmx(request):
         for message in errors:
             messages.error(request, message)
@@ -48,10 +55,9 @@ def _card_with_bar(
     context = _context(
         membership, retro, error_escape_id=escape_id, card_errors=errors, error_for="vote"
     )
-    context["card"] = context["board"].card(escape_id)
-    html = render_to_string(f"{BOARD}#escape_card", context, request)
-    overview = render_to_string(f"{BOARD}#overview", {**context, "oob": True}, request)
-    return HttpResponse(html + _facilitation_bar(context, request) + overview)
+    return HttpResponse(
+        _card_html(request, context, escape_id) + _facilitation_bar(context, request)
+    )
 
 
 def _facilitate(

@@ -22,7 +22,8 @@
  * the server's conflict check), the <details> they opened stay open, and the focus and caret
  * go back where they were. A region waits, and is refreshed once the user leaves it, only
  * while a request of theirs is on its way from it, the pointer is pressed on it (a click
- * must not lose its target) or the focus cannot be put back.
+ * must not lose its target) or the focus cannot be put back; while one waits, a look every
+ * second makes sure it is refreshed even if the event that says the user left never comes.
  *
  * Hooks: #board[data-stream-url][data-refresh-url][data-version], #presence[data-presence-url],
  * #live-status. After a refresh, "leakseal:refreshed" is dispatched on document.
@@ -45,6 +46,8 @@
   let fetching = false;
   let pressed = null; // what the pointer is pressed on, until released
   let stale = false; // a region was held back because the user is in it
+  let heldIds = []; // the regions held back
+  let heldTimer = 0;
   let failures = 0;
   let composing = false; // an input method is composing a word
   let lastBoard = root;
@@ -186,7 +189,7 @@
     const focus = focusOf(document.activeElement, current);
     const placed = [];
     const added = [];
-    let heldBack = false;
+    const held = [];
     for (const node of Array.from(fresh.children)) {
       const old = node.id ? current.querySelector(":scope > #" + CSS.escape(node.id)) : null;
       if (!old) {
@@ -196,7 +199,7 @@
         placed.push(old);
       } else if (busy(old)) {
         placed.push(old);
-        heldBack = true;
+        held.push(old.id);
         trace(`#${old.id} held back: ${busy(old)}`);
       } else {
         carry(old, node);
@@ -207,7 +210,7 @@
     for (const old of Array.from(current.children)) {
       if (placed.includes(old)) continue;
       if (busy(old)) {
-        heldBack = true;
+        held.push(old.id);
         trace(`#${old.id} (gone) held back: ${busy(old)}`);
       } else old.remove();
     }
@@ -219,7 +222,7 @@
       htmx.trigger(node, "htmx:load"); // as for content htmx swaps in itself
     }
     known = Math.max(known, version);
-    stale = heldBack;
+    holdBack(held);
     document.dispatchEvent(new CustomEvent("leakseal:refreshed", { detail: { version } }));
     return true;
   }
@@ -303,13 +306,13 @@
       trace("a card is not on screen");
       return false;
     }
-    let heldBack = false;
+    const held = [];
     const added = [];
     regions.forEach((node, i) => {
       const old = olds[i];
       if (sameRegion(old, node)) return;
       if (busy(old)) {
-        heldBack = true;
+        held.push(old.id);
         trace(`#${old.id} held back: ${busy(old)}`);
         return;
       }
@@ -324,7 +327,7 @@
     }
     known = Math.max(known, target);
     current.dataset.version = String(known); // as a whole-board refresh leaves it
-    stale = heldBack;
+    holdBack(held);
     document.dispatchEvent(new CustomEvent("leakseal:refreshed", { detail: { version: known } }));
     return true;
   }
@@ -572,7 +575,7 @@
     const current = board();
     // A post's answer carries the phase bar rendered after the change (out of band).
     ownSeen = Math.max(ownSeen, Number(document.getElementById("phase-bar")?.dataset.version) || 0);
-    trace(`an answer was swapped into #${event.detail.target?.id} (own posts up to ${ownSeen})`);
+    trace(`an answer was swapped into #${(event.detail.target || event.target).id} (own posts up to ${ownSeen})`);
     if (pending && current) {
       restore(current, { kept: pending.kept, notes: pending.notes, open: pending.open });
       if (pending.panels) putBackPanels(current, pending.panels, false);
@@ -586,7 +589,7 @@
       // The whole board came back from a post: it shows the version it was rendered at.
       lastBoard = current;
       known = Math.max(known, Number(current.dataset.version) || 0);
-      stale = false;
+      holdBack([]);
       trace(`the whole board came back from a post; on screen ${known}`);
     }
   });
@@ -611,6 +614,31 @@
   }
   document.addEventListener("focusout", refreshIfStale);
   document.addEventListener("htmx:afterRequest", refreshIfStale);
+
+  // Those events are the quick way. One can fail to come: htmx tells the document that a post
+  // returned only through the posting form or a parent still on the page, and a swap may
+  // have taken them all off it. So while a region is held back, a look every second (no
+  // request) fetches the board once none of the regions held back is busy any more.
+  function holdBack(ids) {
+    stale = ids.length > 0;
+    heldIds = ids;
+    clearTimeout(heldTimer);
+    if (stale) heldTimer = setTimeout(lookAtHeldBack, 1000);
+  }
+  function lookAtHeldBack() {
+    if (!stale) return;
+    const current = board();
+    const still = heldIds.some((id) => {
+      const region = current && byId(current, id);
+      return region && region.parentElement === current && busy(region);
+    });
+    if (still) {
+      heldTimer = setTimeout(lookAtHeldBack, 1000);
+      return;
+    }
+    trace(`no region held back is busy now (${heldIds.map((id) => "#" + id).join(", ")}): fetched again`);
+    refresh();
+  }
 
   // --- Presence: many boards hear the same announcement; spread their fetches a little.
 

@@ -21,6 +21,7 @@ from tests.browser.board import (
     advance_to_whys,
     assert_not_reloaded,
     board_path,
+    card,
     classification,
     classify,
     create_retro,
@@ -269,4 +270,49 @@ def test_an_answer_to_a_form_replaced_in_flight_lands_on_the_board_shown(people:
     expect(why_texts(page, SSO, text)).to_have_count(1)
     expect(overview_row(page, SSO).locator("td.num").last).to_have_text("1")
     expect(first_why_field(page, SSO)).to_have_value("")
+    assert people.problems() == []
+
+
+def test_a_card_held_back_is_brought_up_to_date_when_its_post_returns_unheard(people: People):
+    """A card waits while the person's post from it is on its way, and is fetched again once
+    the post returns. The document hears that (htmx:afterRequest) only through the posting form
+    or a parent still on the page; when a swap took them all off it, the board looks for itself
+    whether the card is still busy, and brings it up to date: here, a teammate's vote that came
+    while the card waited."""
+    facilitator = people.open("facilitator")
+    retro_id = create_retro(facilitator.page, "Unheard post retro", escapes=(SSO, COUPON))
+    facilitate(facilitator.page, "Open dot voting")
+    erik, second = people.open("engineer"), people.open("engineer2")
+    for person in (erik, second):
+        open_board(person.page, retro_id)
+    page = erik.page
+    held: list[Route] = []
+    page.route(re.compile(r"/vote/$"), lambda route: held.append(route))
+
+    vote_button(page, SSO).click()
+    deadline = time.monotonic() + WAIT
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "the vote was sent"
+    page.evaluate("document.activeElement.blur()")  # he looks away: no focus event later
+    answer = held[0].fetch()  # Erik's vote is in; its answer waits
+    vote_button(second.page, SSO).click()
+    # Erik's board shows both votes in the overview; his card waits for his post.
+    expect(overview_row(page, SSO).locator("td.num").first).to_have_text("2")
+    expect(votes(page, SSO)).to_have_text("0 votes")
+
+    # A swap takes the posting form off the page (as an earlier post's answer does), then
+    # his answer, rendered before the teammate's vote, arrives.
+    page.evaluate(
+        """id => { const old = document.getElementById("escape-" + id);
+                   const copy = old.cloneNode(true);
+                   for (const e of copy.querySelectorAll(".htmx-request"))
+                       e.classList.remove("htmx-request");
+                   old.replaceWith(copy); }""",
+        escape_id(page, SSO),
+    )
+    held[0].fulfill(response=answer)
+    expect(card(page, SSO).locator(".my-votes")).to_have_text("(1 yours)")
+    expect(votes(page, SSO)).to_have_text("2 votes")
+    assert any("no region held back is busy now" in line for line in erik.trace)
     assert people.problems() == []

@@ -89,6 +89,19 @@ def test_outsiders_get_404_and_get_is_405(retro, escape, outsider, facilitator, 
     assert client_for(member).get(url("retro_vote", retro, escape_id=escape.pk)).status_code == 405
 
 
+def test_a_votes_answer_carries_the_version_it_made(retro, escape, member):
+    """Like every card's answer, a vote's brings the phase bar out of band: its version tells
+    the live board that a refresh rendered before the vote must not put the card back."""
+    facilitation.voting_open(retro=retro, votes_per_person=2)
+    client = client_for(member)
+    for name in ("retro_vote", "retro_vote", "retro_unvote"):
+        html = client.post(url(name, retro, escape_id=escape.pk), headers=HX).content.decode()
+        version = fresh(retro).version
+        assert f'class="phase-bar" hx-swap-oob="true" data-version="{version}"' in html, name
+        assert 'id="facilitation-bar"' in html, name
+        assert f'id="escape-{escape.pk}"' in html, name
+
+
 def test_a_refusal_is_shown_on_the_board_and_nothing_changes(retro, facilitator):
     before = fresh(retro).version
     response = client_for(facilitator).post(

@@ -132,7 +132,23 @@ def present_users(retro_id: int, team: Team) -> list[User]:
     if not ids:
         return []
     users = User.objects.filter(pk__in=ids, is_active=True, memberships__team=team).distinct()
-    return sorted(users, key=lambda u: (display_name(u).casefold(), u.pk))
+    return sorted(users, key=_by_name)
+
+
+def strip(
+    retro_id: int, team: Team, me: User, *, arriving: bool = False
+) -> list[dict[str, object]]:
+    """The presence strip's names, `me` marked. `arriving`: the board page being rendered for
+    `me`, whose stream opens next; they are listed already, so the strip does not grow (and
+    move the board under their finger) when their own arrival is announced."""
+    users = present_users(retro_id, team)
+    if arriving and all(user.pk != me.pk for user in users):
+        users = sorted([*users, me], key=_by_name)
+    return [{"name": display_name(user), "me": user.pk == me.pk} for user in users]
+
+
+def _by_name(user: User) -> tuple[str, int]:
+    return (display_name(user).casefold(), user.pk)
 
 
 def display_name(user: User) -> str:

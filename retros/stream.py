@@ -81,10 +81,7 @@ async def retro_stream(request: HttpRequest, membership: Membership, pk: int) ->
 def retro_presence(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
     """The presence strip's list: the team's members who have this board open now."""
     retro = get_retro_for_team(membership.team, pk)
-    present = [
-        {"name": presence.display_name(user), "me": user.pk == membership.user_id}
-        for user in presence.present_users(retro.pk, membership.team)
-    ]
+    present = presence.strip(retro.pk, membership.team, membership.user)
     return render(request, f"{LIVE}#presence_list", {"retro": retro, "present": present})
 
 

@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from escapes.forms import EscapeQuickForm
 from escapes.models import Category, Escape
-from retros import gather, services
+from retros import gather, presence, services
 from retros.facilitation import timer_state
 from retros.forms import (
     EscapePickForm,
@@ -271,6 +271,7 @@ def _board_page(
     """The whole board page, its join link included: the board itself, and a plain POST's
     refusal that must keep what was typed beside its field (a redirect would lose it)."""
     context = _context(membership, retro, **extra, **_join_context(request, retro))
+    context["present"] = presence.strip(retro.pk, membership.team, membership.user, arriving=True)
     return render(request, BOARD, context)
 
 

@@ -123,6 +123,25 @@ def test_the_strip_is_empty_when_nobody_is_here(retro, member):
 
 
 @pytest.mark.usefixtures("local_backend")
+def test_the_board_page_lists_its_viewer_before_their_stream_opens(retro, member, facilitator):
+    """The page comes with the strip as it will be once the person's stream has joined: it does
+    not grow a line and move the board under their finger when their arrival is announced."""
+    connection = presence.new_connection()
+    presence.join(retro.pk, facilitator.pk, connection)
+    url = reverse("retro_detail", kwargs={"team": retro.team.slug, "pk": retro.pk})
+    try:
+        page = client_for(member).get(url).content.decode()
+        strip = client_for(member).get(
+            reverse("retro_presence", kwargs={"team": retro.team.slug, "pk": retro.pk})
+        )
+    finally:
+        presence.leave(retro.pk, facilitator.pk, connection)
+    assert "Here now (2)" in page
+    assert f"{member.get_username()} (you)" in page
+    assert "Here now (1)" in strip.content.decode(), "the strip's own answer: who is here"
+
+
+@pytest.mark.usefixtures("local_backend")
 def test_the_strip_shows_only_members_of_the_team(retro, member, outsider):
     """Somebody who left the team while their board was open drops off the strip."""
     connections = [presence.new_connection() for _ in range(2)]

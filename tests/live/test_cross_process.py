@@ -248,18 +248,21 @@ def test_the_server_holds_one_redis_subscription_for_all_its_streams(site: Site)
         open_stream(b, site, site.ids["mia"]) as two,
         open_stream(c, site, site.ids["mia"]) as three,
     ):
-        for response in (one, two, three):
-            Stream(response).next_event("version")
+        # Each reader kept until the end: a reader dropped closes its stream (its line
+        # iterator's close reaches httpx, which closes the connection), and with the last
+        # stream gone the hub lets go of Redis. (Dropped at once, the three streams closed
+        # within milliseconds, and under load before the first look: "no connection".)
+        streams = [Stream(response) for response in (one, two, three)]
+        for stream in streams:
+            stream.next_event("version")
         # A stream waits at most a couple of seconds for the subscription before it starts
         # (a busy machine can take longer), so give the hub's connection time to show up.
         name = f"leakseal-hub-{site.server.pid}"
         deadline = time.monotonic() + 15
         while True:
-            names = [
-                conn.get("name", "")
-                for conn in redis.Redis.from_url(REDIS_URL).client_list(_type="pubsub")
-            ]
+            clients = redis.Redis.from_url(REDIS_URL).client_list(_type="pubsub")
+            names = [conn.get("name", "") for conn in clients]
             if names.count(name) >= 1 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-    assert names.count(name) == 1
+    assert names.count(name) == 1, (clients, site.log_path.read_text()[-3000:])

@@ -350,6 +350,15 @@ class Hub:
                     type(exc).__name__,
                     delay,
                 )
+            except Exception:
+                # Anything else (a bug of ours or of the client) must not leave every stream
+                # of this process deaf, and silently: a task's exception is only logged once
+                # the task is forgotten. Logged with its traceback; then the same reconnect.
+                self._ready.clear()
+                reconnecting = True
+                log.exception(
+                    "live events: the Redis listener failed; reconnecting in %.1f s", delay
+                )
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()

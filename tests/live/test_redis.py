@@ -87,6 +87,37 @@ def test_the_hub_reconnects_after_losing_redis_and_resyncs_its_streams(monkeypat
     assert len(connections) == 1
 
 
+def test_the_hub_outlives_a_failure_of_its_own_listener_and_resyncs_its_streams(
+    monkeypatch, caplog
+):
+    """Not only a lost connection: any exception in the listener is logged and the listener
+    starts again, or every stream of the process would stay deaf without a word."""
+    monkeypatch.setattr(events, "BACKOFF_SECONDS", (0.05, 0.2))
+    handle = events.Hub._on_redis_message
+    failed: list[bool] = []
+
+    def fails_once(hub, channel_name, data):
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("a bug in the listener")
+        handle(hub, channel_name, data)
+
+    monkeypatch.setattr(events.Hub, "_on_redis_message", fails_once)
+
+    async def scenario():
+        hub = events.get_hub()
+        async with hub.subscription(9005) as subscription:
+            await asyncio.to_thread(events.publish_version, 9005, 2)  # the listener fails
+            resync = await subscription.get(timeout=5)
+            await asyncio.to_thread(events.publish_version, 9005, 3)
+            return resync, await subscription.get(timeout=5)
+
+    resync, after = in_own_loop(scenario)
+    assert resync == events.Event(9005, events.RESYNC)
+    assert after == events.Event(9005, events.VERSION, {"version": 3})
+    assert "the Redis listener failed" in caplog.text and "a bug in the listener" in caplog.text
+
+
 def test_a_malformed_message_is_ignored():
     async def scenario():
         hub = events.get_hub()

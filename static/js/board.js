@@ -629,7 +629,7 @@
     if (!stale) return;
     const current = board();
     const still = heldIds.some((id) => {
-      const region = current && byId(current, id);
+      const region = id && current && byId(current, id);
       return region && region.parentElement === current && busy(region);
     });
     if (still) {

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import BadRequest, DisallowedHost, PermissionDenied, RequestDataTooBig
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import REASON_NO_CSRF_COOKIE
@@ -93,8 +94,9 @@ def pool_exhausted(exception: BaseException | None) -> bool:
 def busy(request: HttpRequest | None = None) -> HttpResponse:
     """503 with Retry-After: no database connection came free in time. Reads nothing."""
     logger.warning(
-        "No database connection came free within the pool's timeout: answered 503 to %s",
+        "No database connection came free within the pool's timeout: answered 503 to %s (%s)",
         request.path if request is not None else "a request",
+        _pool_stats(),
     )
     response: HttpResponse
     if request is not None and _json_key(request):  # the API and webhooks answer JSON
@@ -104,6 +106,17 @@ def busy(request: HttpRequest | None = None) -> HttpResponse:
     response["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _pool_stats() -> str:
+    """What the pool says of itself, for whoever reads the log: a pool that stays full means
+    connections held and never given back, a queue means a burst."""
+    try:
+        stats = getattr(connections[DEFAULT_DB_ALIAS], "pool").get_stats()  # noqa: B009
+    except Exception:  # no pool (SQLite, DB_POOL=0): nothing to say
+        return "no pool"
+    keys = ("pool_size", "pool_max", "pool_available", "requests_waiting", "connections_lost")
+    return ", ".join(f"{key} {stats[key]}" for key in keys if key in stats)
 
 
 # Paths answered in JSON, and the key their error message goes under.

@@ -45,8 +45,7 @@
   let wanted = known; // the newest version the stream announced
   let fetching = false;
   let pressed = null; // what the pointer is pressed on, until released
-  let stale = false; // a region was held back because the user is in it
-  let heldIds = []; // the regions held back
+  let heldIds = []; // the regions held back because the user is in them
   let heldTimer = 0;
   let failures = 0;
   let composing = false; // an input method is composing a word
@@ -92,7 +91,7 @@
       hints.set(version, Number.isInteger(data.escape) ? data.escape : null);
       trace(`version ${version} (escape ${data.escape ?? "-"}${"html" in data ? ", card" : ""}); on screen ${known}`);
       wanted = Math.max(wanted, version);
-      if (version === known + 1 && typeof data.html === "string" && !fetching && !stale) {
+      if (version === known + 1 && typeof data.html === "string" && !fetching && !heldIds.length) {
         if (applyPushed(data.html, version)) return;
       }
       if (version > known) refresh();
@@ -146,7 +145,7 @@
         } catch (error) {
           console.error("live board: the refresh could not be applied", error); // a bug of ours
         }
-        trace(`answer ${response.status}: ${ok ? "applied" : "not applied"}; on screen ${known}${stale ? ", a region held back" : ""}`);
+        trace(`answer ${response.status}: ${ok ? "applied" : "not applied"}; on screen ${known}${heldIds.length ? ", a region held back" : ""}`);
       }
     } finally {
       fetching = false;
@@ -190,6 +189,7 @@
     const placed = [];
     const added = [];
     const held = [];
+    let reason = ""; // why a region is held back
     for (const node of Array.from(fresh.children)) {
       const old = node.id ? current.querySelector(":scope > #" + CSS.escape(node.id)) : null;
       if (!old) {
@@ -197,10 +197,10 @@
         added.push(node);
       } else if (sameRegion(old, node)) {
         placed.push(old);
-      } else if (busy(old)) {
+      } else if ((reason = busy(old))) {
         placed.push(old);
         held.push(old.id);
-        trace(`#${old.id} held back: ${busy(old)}`);
+        trace(`#${old.id} held back: ${reason}`);
       } else {
         carry(old, node);
         placed.push(node);
@@ -209,9 +209,9 @@
     }
     for (const old of Array.from(current.children)) {
       if (placed.includes(old)) continue;
-      if (busy(old)) {
+      if ((reason = busy(old))) {
         held.push(old.id);
-        trace(`#${old.id} (gone) held back: ${busy(old)}`);
+        trace(`#${old.id} (gone) held back: ${reason}`);
       } else old.remove();
     }
     arrange(current, placed);
@@ -229,7 +229,7 @@
 
   // The escapes changed by versions (from, to], if every one of them said which; else null.
   function changedCards(from, to) {
-    if (to <= from || stale) return null;
+    if (to <= from || heldIds.length) return null;
     const ids = new Set();
     for (let version = from + 1; version <= to; version++) {
       const id = hints.get(version);
@@ -311,9 +311,10 @@
     regions.forEach((node, i) => {
       const old = olds[i];
       if (sameRegion(old, node)) return;
-      if (busy(old)) {
+      const reason = busy(old);
+      if (reason) {
         held.push(old.id);
-        trace(`#${old.id} held back: ${busy(old)}`);
+        trace(`#${old.id} held back: ${reason}`);
         return;
       }
       carry(old, node);
@@ -608,7 +609,7 @@
 
   // A region held back is refreshed when the user leaves it or their post returns.
   function refreshIfStale(event) {
-    if (!stale) return;
+    if (!heldIds.length) return;
     trace(`${event?.type ?? "release"}: the region held back is fetched again`);
     setTimeout(refresh, 50);
   }
@@ -620,13 +621,12 @@
   // have taken them all off it. So while a region is held back, a look every second (no
   // request) fetches the board once none of the regions held back is busy any more.
   function holdBack(ids) {
-    stale = ids.length > 0;
     heldIds = ids;
     clearTimeout(heldTimer);
-    if (stale) heldTimer = setTimeout(lookAtHeldBack, 1000);
+    if (heldIds.length) heldTimer = setTimeout(lookAtHeldBack, 1000);
   }
   function lookAtHeldBack() {
-    if (!stale) return;
+    if (!heldIds.length) return;
     const current = board();
     const still = heldIds.some((id) => {
       const region = id && current && byId(current, id);

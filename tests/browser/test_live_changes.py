@@ -237,6 +237,27 @@ def test_a_change_to_one_card_is_pushed_and_a_phase_change_refetches_the_board(p
     assert_not_reloaded(b.page)
 
 
+def wait_until_held(page: Page, held: list[Route]) -> None:
+    """Until the person's post is caught by the page's route (it was sent)."""
+    deadline = time.monotonic() + WAIT
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "the post was sent"
+
+
+def swap_card(page: Page, title: str) -> None:
+    """What a swap does to a card: new nodes, fresh from the server, in the old one's place
+    (the form whose post is on its way leaves the page)."""
+    page.evaluate(
+        """id => { const old = document.getElementById("escape-" + id);
+                   const copy = old.cloneNode(true);
+                   for (const e of copy.querySelectorAll(".htmx-request"))
+                       e.classList.remove("htmx-request");
+                   old.replaceWith(copy); }""",
+        escape_id(page, title),
+    )
+
+
 def test_an_answer_to_a_form_replaced_in_flight_lands_on_the_board_shown(people: People):
     """A post whose form was replaced while it was on its way (an earlier post of the same
     card came back first, or a refresh) answers into the board on screen: its card and the
@@ -253,19 +274,8 @@ def test_an_answer_to_a_form_replaced_in_flight_lands_on_the_board_shown(people:
 
     text = "The cookie is dropped on the cross-domain redirect"
     add_first_why(page, SSO, text)
-    deadline = time.monotonic() + WAIT
-    while not held and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert held, "the post was sent"
-    # What a swap does to a region: new nodes, fresh from the server, in the old one's place.
-    page.evaluate(
-        """id => { const old = document.getElementById("escape-" + id);
-                   const copy = old.cloneNode(true);
-                   for (const e of copy.querySelectorAll(".htmx-request"))
-                       e.classList.remove("htmx-request");
-                   old.replaceWith(copy); }""",
-        escape_id(page, SSO),
-    )
+    wait_until_held(page, held)
+    swap_card(page, SSO)
     held[0].continue_()
     expect(why_texts(page, SSO, text)).to_have_count(1)
     expect(overview_row(page, SSO).locator("td.num").last).to_have_text("1")
@@ -290,10 +300,7 @@ def test_a_card_held_back_is_brought_up_to_date_when_its_post_returns_unheard(pe
     page.route(re.compile(r"/vote/$"), lambda route: held.append(route))
 
     vote_button(page, SSO).click()
-    deadline = time.monotonic() + WAIT
-    while not held and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert held, "the vote was sent"
+    wait_until_held(page, held)
     page.evaluate("document.activeElement.blur()")  # he looks away: no focus event later
     answer = held[0].fetch()  # Erik's vote is in; its answer waits
     vote_button(second.page, SSO).click()
@@ -303,14 +310,7 @@ def test_a_card_held_back_is_brought_up_to_date_when_its_post_returns_unheard(pe
 
     # A swap takes the posting form off the page (as an earlier post's answer does), then
     # his answer, rendered before the teammate's vote, arrives.
-    page.evaluate(
-        """id => { const old = document.getElementById("escape-" + id);
-                   const copy = old.cloneNode(true);
-                   for (const e of copy.querySelectorAll(".htmx-request"))
-                       e.classList.remove("htmx-request");
-                   old.replaceWith(copy); }""",
-        escape_id(page, SSO),
-    )
+    swap_card(page, SSO)
     held[0].fulfill(response=answer)
     expect(card(page, SSO).locator(".my-votes")).to_have_text("(1 yours)")
     expect(votes(page, SSO)).to_have_text("2 votes")

@@ -1,13 +1,23 @@
+import asyncio
 import gc
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
-from config import log_redaction
+from config import log_redaction, threads
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    # Sync code Django runs outside the request's thread gives its connections back
+    # (config/threads.py): the loop's default executor, set before the first request uses it.
+    threads.release_in_default_executor(asyncio.get_running_loop())
+    await django_application(scope, receive, send)
+
 
 # After Django's LOGGING and uvicorn's own logging set-up (which ran before this import): the
 # links that are credentials never reach the access log or Django's request log.

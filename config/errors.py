@@ -32,6 +32,7 @@ needs, and production runs with DEBUG=0 (docker-compose.yml), where this 500 pag
 import logging
 import re
 import sys
+import time
 from collections.abc import Callable
 from inspect import iscoroutinefunction, markcoroutinefunction
 from typing import Any
@@ -51,6 +52,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import requires_csrf_token
 
+from config.postgresql import base as database
 from teams.models import Membership
 from teams.selectors import RuleDenied, get_membership
 
@@ -110,13 +112,24 @@ def busy(request: HttpRequest | None = None) -> HttpResponse:
 
 def _pool_stats() -> str:
     """What the pool says of itself, for whoever reads the log: a pool that stays full means
-    connections held and never given back, a queue means a burst."""
+    connections held and never given back, a queue means a burst. Every HOLDERS_EVERY
+    seconds at most, who holds them (config/postgresql/base.py)."""
+    global _holders_told_at
     try:
         stats = getattr(connections[DEFAULT_DB_ALIAS], "pool").get_stats()  # noqa: B009
     except Exception:  # no pool (SQLite, DB_POOL=0): nothing to say
         return "no pool"
     keys = ("pool_size", "pool_max", "pool_available", "requests_waiting", "connections_lost")
-    return ", ".join(f"{key} {stats[key]}" for key in keys if key in stats)
+    said = ", ".join(f"{key} {stats[key]}" for key in keys if key in stats)
+    now = time.monotonic()
+    if now - _holders_told_at >= HOLDERS_EVERY:
+        _holders_told_at = now
+        said += "".join(f"\n  held by {holder}" for holder in database.holders())
+    return said
+
+
+HOLDERS_EVERY = 30.0
+_holders_told_at = -HOLDERS_EVERY
 
 
 # Paths answered in JSON, and the key their error message goes under.

@@ -164,6 +164,8 @@ if os.environ.get("DATABASE_URL"):
                 f"DB_POOL_TIMEOUT must be at least 1 second, got {_pool['timeout']}"
             )
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
+        # The same backend, recording who holds each pooled connection (the 503's log line).
+        DATABASES["default"]["ENGINE"] = "config.postgresql"
 else:
     DATABASES = {
         "default": {

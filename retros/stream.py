@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from config.threads import release_connections
 from retros import events, presence
 from retros.models import Retrospective
 from retros.selectors import get_retro_for_team
@@ -67,8 +67,8 @@ async def retro_stream(request: HttpRequest, membership: Membership, pk: int) ->
         # The session, the user, the membership and the retro were read in this request's
         # thread: give that connection back (to the pool) before the stream starts, which
         # lives as long as the board is open. The stream's rare reads take one and give it
-        # back each time (`_release_connections`), so an open stream holds none.
-        await sync_to_async(_release_connections)()
+        # back each time (`release_connections`), so an open stream holds none.
+        await sync_to_async(release_connections)()
     watcher = Watcher(membership.user_id, membership.team_id, membership.role)
     response = StreamingHttpResponse(_stream(retro.pk, watcher), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
@@ -205,31 +205,19 @@ def _render_cards(retro_id: int, escape_id: int, role: str) -> str | None:
         log.exception("live board: the card of escape %s could not be rendered", escape_id)
         return None
     finally:
-        _release_connections()
+        release_connections()
 
 
 def _role_of(team_id: int, user_id: int) -> str | None:
     role = team_role(team_id=team_id, user_id=user_id)
-    _release_connections()
+    release_connections()
     return role
 
 
 def _read_version(retro_id: int) -> int | None:
     version = Retrospective.objects.filter(pk=retro_id).values_list("version", flat=True).first()
-    _release_connections()
+    release_connections()
     return version
-
-
-def _release_connections() -> None:
-    """Close this thread's database connections between the stream's rare reads.
-
-    A stream lives as long as a board is open; holding a connection each, fifty boards
-    would hold fifty of PostgreSQL's hundred. With the pool (config/settings.py) closing
-    gives the connection back to it. Inside a transaction (tests) they stay.
-    """
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
 
 
 async def _to_the_end(func: Callable[..., None], *args: Any) -> None:

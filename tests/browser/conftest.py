@@ -65,6 +65,8 @@ def people(stack: Stack, browser: Browser, _sessions: dict[str, object]) -> Iter
     yield crowd
     problems = crowd.problems()
     crowd.close()
+    if any("status of 503" in problem for problem in problems):
+        problems.append(stack.pool_report())  # who held the pool's connections
     assert not problems, "pages reported problems:\n" + "\n".join(problems)
 
 

@@ -302,6 +302,19 @@ class Stack:
                 text.append(f"--- {log.name} ---\n" + "\n".join(tail))
         return "\n".join(text)
 
+    def pool_report(self) -> str:
+        """The web server's first account of a full pool: its figures and who held each
+        connection (config/errors.py `_pool_stats`), or "" if the pool never ran dry."""
+        for log in dict.fromkeys(self._logs):
+            if not log.exists():
+                continue
+            lines = log.read_text(errors="replace").splitlines()
+            for at, line in enumerate(lines):
+                if "No database connection came free" in line:
+                    held = [x for x in lines[at + 1 : at + 12] if x.startswith("  held by")]
+                    return "\n".join([line, *held])
+        return ""
+
     def _wait_for_http(self, proc: subprocess.Popen[bytes], timeout: float = 40) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

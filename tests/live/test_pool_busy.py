@@ -8,20 +8,25 @@ the membership. The session cookie must survive (a session that could not be rea
 an empty one), and the board's stream reconnects by itself after a 503 (static/js/board.js).
 """
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any, cast
 
+import httpx
 import pytest
 from asgiref.sync import async_to_sync
-from django.db import OperationalError
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
 from django.test import AsyncClient
 from django.urls import reverse
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from config.errors import BUSY_RETRY_AFTER_SECONDS, pool_exhausted, server_error
+from config.postgresql import base as database
 from teams import decorators
 from tests.conftest import client_for
 
@@ -172,3 +177,65 @@ def test_a_pool_setting_that_cannot_work_is_refused_by_name(tmp_path, env, messa
     result = settings_with(tmp_path, **env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+# --- Who holds the pool's connections (config/postgresql/base.py), said with the 503.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pool_records_who_holds_each_connection_until_it_is_given_back():
+    if connection.vendor != "postgresql" or getattr(connection, "pool", None) is None:
+        pytest.skip("the pool is PostgreSQL's (DATABASE_URL)")
+    taken, let_go = threading.Event(), threading.Event()
+    wrappers = []
+
+    def take_and_keep() -> None:
+        wrappers.append(connections[DEFAULT_DB_ALIAS])
+        wrappers[0].ensure_connection()
+        taken.set()
+        let_go.wait(10)
+
+    thread = threading.Thread(target=take_and_keep, name="keeps-its-connection")
+    thread.start()
+    try:
+        assert taken.wait(10)
+        [held] = [line for line in database.holders() if "keeps-its-connection" in line]
+        assert "keeps-its-connection (alive)" in held
+        assert "tests/live/test_pool_busy.py" in held and "take_and_keep" in held
+    finally:
+        let_go.set()
+        thread.join(10)
+    [held] = [line for line in database.holders() if "keeps-its-connection" in line]
+    assert "keeps-its-connection (ENDED, the connection is lost)" in held
+
+    wrappers[0].inc_thread_sharing()  # give it back from here, as the thread never did
+    wrappers[0].close()
+    assert not [line for line in database.holders() if "keeps-its-connection" in line]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_taken_outside_the_requests_thread_goes_back_to_the_pool(
+    member, team, settings
+):
+    """A mistyped URL of a team, signed in: Django renders the 404 in the loop's default
+    executor (config/threads.py), which reads the user and the membership there."""
+    if connection.vendor != "postgresql" or getattr(connection, "pool", None) is None:
+        pytest.skip("the pool is PostgreSQL's (DATABASE_URL)")
+    from config.asgi import application
+
+    settings.DEBUG = False  # with DEBUG, Django's own 404 page; without, ours (errors.py)
+    session = client_for(member).cookies["sessionid"].value
+    here = threading.current_thread().name
+
+    async def get_then_look() -> tuple[int, list[str]]:
+        transport = httpx.ASGITransport(app=cast(Any, application))  # Django's ASGI types
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", cookies={"sessionid": session}
+        ) as http:
+            response = await http.get(f"/t/{team.slug}/no-such-page/")
+        # While the loop (a server's) lives on, as its default executor's threads do.
+        return response.status_code, [h for h in database.holders() if not h.startswith(here)]
+
+    status, held = asyncio.run(get_then_look())
+    assert status == 404
+    assert held == []

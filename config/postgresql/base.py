@@ -1,0 +1,79 @@
+"""Django's PostgreSQL backend, and a record of who holds each connection of the pool.
+
+A pool that stays full answers every request 503 (config/errors.py) and says nothing of why.
+The usual cause is a connection taken in a thread that never gives it back: a thread that
+ended with it (the pool never sees it again) or one that lives on and never closes it (a
+thread pool's worker running a sync call outside any request). So every connection taken
+from the pool is recorded with the thread that took it, when, and the project's frames of
+the call that took it, until Django closes it (gives it back). `holders()` lists them, the
+longest held first; the 503's log line carries that list.
+
+ENGINE "config.postgresql" is set only with the pool on (config/settings.py); without the
+pool nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.db.backends.postgresql import base
+
+PROJECT = str(Path(__file__).resolve().parent.parent.parent)
+FRAMES_KEPT = 6
+
+
+@dataclass(frozen=True)
+class Holder:
+    thread: threading.Thread
+    taken_at: float  # time.monotonic()
+    frames: tuple[str, ...]  # the project's own frames of the call, innermost last
+
+    def describe(self, now: float) -> str:
+        state = "alive" if self.thread.is_alive() else "ENDED, the connection is lost"
+        where = " < ".join(reversed(self.frames)) or "no frame of the project"
+        return f"{self.thread.name} ({state}) for {now - self.taken_at:.1f} s, taken at {where}"
+
+
+_holders: dict[int, Holder] = {}  # id(psycopg connection) -> who took it
+_lock = threading.Lock()
+
+
+def _own_frames() -> tuple[str, ...]:
+    frames = [
+        f"{Path(frame.filename).relative_to(PROJECT)}:{frame.lineno} {frame.name}"
+        for frame in traceback.extract_stack()[:-3]
+        if frame.filename.startswith(PROJECT) and "/.venv/" not in frame.filename
+    ]
+    return tuple(frames[-FRAMES_KEPT:])
+
+
+def holders() -> list[str]:
+    """Who holds the pool's connections now, the longest held first."""
+    now = time.monotonic()
+    with _lock:
+        held = sorted(_holders.values(), key=lambda holder: holder.taken_at)
+    return [holder.describe(now) for holder in held]
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        connection = super().get_new_connection(conn_params)
+        if getattr(connection, "_pool", None) is not None:
+            holder = Holder(threading.current_thread(), time.monotonic(), _own_frames())
+            with _lock:
+                _holders[id(connection)] = holder
+        return connection
+
+    def close(self) -> None:
+        connection = self.connection
+        try:
+            super().close()
+        finally:
+            if connection is not None and self.connection is not connection:
+                with _lock:
+                    _holders.pop(id(connection), None)

@@ -5,7 +5,7 @@ import re
 
 import pytest
 import segno
-from playwright.sync_api import expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from tests.browser.board import (
     COUPON,
@@ -21,6 +21,7 @@ from tests.browser.people import People, sign_in
 pytestmark = pytest.mark.browser
 
 FATIMA, ERIK, ENGINEER2 = "Fatima Facilitator", "Erik Engineer", "engineer2"
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def _qr_path(url: str, error: str) -> str:
@@ -57,9 +58,19 @@ def test_the_join_link_and_its_qr_code_bring_an_engineer_to_the_board(people: Pe
     assert set(titles.all_inner_texts()) == {SSO, COUPON}
 
 
+def board_top(page: Page) -> float:
+    box = page.locator("#board").bounding_box()
+    assert box is not None
+    return box["y"]
+
+
 def test_the_presence_strip_shows_who_is_here_and_who_left(people: People):
     facilitator = people.open("facilitator")
     retro_id = create_retro(facilitator.page, "Presence retro", escapes=(SSO,))
+    # On a phone, people arriving must not move the board under the facilitator's finger.
+    facilitator.page.set_viewport_size(PHONE)
+    expect(presence(facilitator.page).locator("li")).to_have_count(1)
+    alone = board_top(facilitator.page)
     engineer = people.open("engineer")
     open_board(engineer.page, retro_id)
     engineer2 = people.open("engineer2")
@@ -71,6 +82,8 @@ def test_the_presence_strip_shows_who_is_here_and_who_left(people: People):
             expect(strip).to_contain_text(name)
         expect(strip.locator("li.me")).to_contain_text("(you)")
     expect(presence(engineer.page).locator("li.me")).to_have_text(f"{ERIK} (you)")
+    assert board_top(facilitator.page) == alone  # the strip scrolls sideways instead
+    assert facilitator.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
     engineer2.leave()
 

@@ -1,5 +1,6 @@
 """The signed-in person's own notice settings ("Your settings"): no team scope, only their own
-preferences, and only teams they belong to can be chosen for a digest."""
+preferences, and only teams they belong to can be chosen for a digest. Their "all my teams"
+digest belongs to no team's delivery log, so they send a failed one again from here."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
+from notices.models import NoticeState
 from notices.preferences import preferences_of, preferences_save
-from notices.selectors import emails_to
+from notices.selectors import emails_to, own_digests
+from notices.services import notice_resend
 from teams.models import Team
 from teams.selectors import teams_for_user
 
@@ -81,3 +84,14 @@ def notice_settings(request: HttpRequest) -> HttpResponse:
         form = NoticeSettingsForm(initial=initial, user=user)
     context = {"form": form, "emails": emails_to(user)}
     return render(request, "notices/settings.html", context)
+
+
+@require_POST
+@login_required
+def own_digest_resend(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send one's own failed or interrupted "all my teams" digest again; anyone else's is a 404."""
+    notice = get_object_or_404(own_digests(_user(request)), pk=pk)
+    resent = notice_resend(notice=notice)
+    if resent.state == NoticeState.PENDING:
+        messages.success(request, f"“{notice.subject}” will be sent again in a moment.")
+    return redirect("notice_settings")

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from notices.models import Channel, Notice
 
@@ -27,10 +27,18 @@ def emails_to(user: Any, *, limit: int = 10) -> list[Notice]:
     teams they belong to, and their "all my teams" digests, which belong to no team's log."""
     if not user.email:
         return []
-    own_digests = Q(team__isnull=True, occasion__startswith=f"digest-all:{user.pk}:")
     of_their_teams = Q(team__memberships__user=user, recipient__iexact=user.email)
-    rows = Notice.objects.filter(channel=Channel.EMAIL).filter(own_digests | of_their_teams)
+    rows = Notice.objects.filter(channel=Channel.EMAIL).filter(_own_digests(user) | of_their_teams)
     return list(rows.select_related("team").order_by("-created_at", "-pk")[:limit])
+
+
+def own_digests(user: Any) -> QuerySet[Notice]:
+    """The person's "all my teams" digests (no team: they are in no team's delivery log)."""
+    return Notice.objects.filter(_own_digests(user), channel=Channel.EMAIL)
+
+
+def _own_digests(user: Any) -> Q:
+    return Q(team__isnull=True, occasion__startswith=f"digest-all:{user.pk}:")
 
 
 def latest_notice(*, channel: str, occasion_prefix: str) -> Notice | None:

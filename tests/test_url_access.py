@@ -128,6 +128,7 @@ ACCESS: dict[str, Access | tuple[Access, ...]] = {
     "t/<slug:team>/members/invitations/<int:pk>/revoke/": A,
     "tokens/": Access("user"),
     "settings/notifications/": (Access("user"), Access("user", "POST", data={})),
+    "settings/notifications/digests/<int:pk>/resend/": Access("user", "POST"),
     "tokens/new/": Access("user", "POST", data={"name": "ci"}),
     "tokens/<int:pk>/revoke/": Access("user", "POST"),
     "t/<slug:team>/": R,
@@ -317,6 +318,14 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
         subject="Walked",
         state="failed",
     )
+    digest = Notice.objects.create(  # the owner's own "all my teams" digest: no team
+        channel="email",
+        recipient="owner@example.test",
+        occasion=f"digest-all:{owner.pk}:2026-01-05",
+        kind="digest",
+        subject="Walked digest",
+        state="failed",
+    )
     # Its URL is a closed local port: the admin's test message fails at once, nothing leaves.
     chat = ChatConnection(team=team, kind="slack_webhook", name="#walk", events=["retro_started"])
     chat.secret = "http://127.0.0.1:9/services/T1/B2/walk"
@@ -347,6 +356,7 @@ def world(team: Team, other_team: Team, owner, member, viewer, outsider) -> dict
             "members/<int:pk>": Membership.objects.get(team=team, user=member).pk,
             "invitations/<int:pk>": invitation.pk,
             "notices/<int:pk>": notice.pk,
+            "digests/<int:pk>": digest.pk,
             "chat/<int:pk>": chat.pk,
             "tests/<int:pk>": tracked.pk,
         },
@@ -444,6 +454,8 @@ def test_route_access(route: str, access: Access, persona: str, world, request):
     elif access.who == "user":
         if route == "tokens/<int:pk>/revoke/" and persona != "owner":
             assert status == 404, "revoking somebody else's token must look like a missing one"
+        elif route.startswith("settings/notifications/digests/") and persona != "owner":
+            assert status == 404, "somebody else's digest must look like a missing one"
         else:
             assert status in (200, 302), (path, status)
     elif access.who == "webhook":

@@ -95,3 +95,43 @@ def test_the_page_lists_emails_to_the_person_including_their_all_teams_digest(
     assert "The mail server refused the address" in page
     assert "Your action is due today" in page and team.name in page
     assert "Someone else" not in page and "Of a team they are not in" not in page
+
+
+def test_a_person_sends_their_own_failed_all_teams_digest_again_and_nobody_elses(
+    member, facilitator, django_capture_on_commit_callbacks
+):
+    """Their "all my teams" digest is in no team's delivery log, so no admin can resend it."""
+    member.email = "mia@example.test"
+    member.save(update_fields=["email"])
+    with transaction.atomic():
+        digest = notice_enqueue(
+            team=None,
+            channel="email",
+            recipient=member.email,
+            kind="digest",
+            occasion=f"digest-all:{member.pk}:2026-12-07",
+            subject="Weekly digest, all teams",
+        )
+    assert digest is not None
+    Notice.objects.filter(pk=digest.pk).update(
+        state=NoticeState.FAILED, attempts=8, last_error="gave up after 8 tries: timed out"
+    )
+    resend = f"/settings/notifications/digests/{digest.pk}/resend/"
+    page = client_for(member).get(URL).content.decode()
+    assert f'action="{resend}"' in page and "Send again" in page
+
+    # A teammate, and a GET: refused, and the digest stays as it was.
+    assert client_for(facilitator).post(resend).status_code == 404
+    assert client_for(member).get(resend).status_code == 405
+    assert Notice.objects.get(pk=digest.pk).state == NoticeState.FAILED
+
+    with django_capture_on_commit_callbacks() as queued:
+        response = client_for(member).post(resend, follow=True)
+    assert response.redirect_chain == [(URL, 302)]
+    assert "will be sent again in a moment" in response.content.decode()
+    digest.refresh_from_db()
+    assert (digest.state, digest.attempts) == (NoticeState.PENDING, 0)
+    assert len(queued) == 1  # its task, once the resend commits
+    page = client_for(member).get(URL).content.decode()
+    assert f'action="{resend}"' not in page
+    assert "Waiting" in page and "gave up after 8 tries" not in page  # a new series of tries

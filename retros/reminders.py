@@ -9,7 +9,9 @@ owner without an email address, or who left the team, gets none either.
 Each reminder's occasion names the action and the team's local date, so the tick that runs
 every few minutes sends each one once (notices/schedule.py). The team's chat channels get the
 same reminders, on the same days and with the same mute, as one message a day
-(retros/chat_reminders.py).
+(retros/chat_reminders.py), with one difference: the channel lists only closed retros'
+actions, while the owner is reminded by email of an action with a due date in an open retro
+too (it is theirs; the team's channel waits until the retro has agreed its actions).
 """
 
 from __future__ import annotations

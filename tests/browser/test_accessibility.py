@@ -358,9 +358,9 @@ def test_board_errors_are_announced_beside_the_control(people: People):
     form = the_card.locator("form:has(input[id^=why-new-])")
     form.locator("input[name=text]").fill("   ")
     form.get_by_role("button", name="Add why").click()
-    alert = the_card.get_by_role("alert")
-    expect(alert).to_be_visible()
-    assert form.evaluate("(f, a) => f.contains(a)", alert.element_handle()), "not in its form"
+    # In its form: one locator, found again as a whole if a refresh replaces the card meanwhile
+    # (board.js carries the refusal into the new card; an element handle would be the old one's).
+    expect(form.get_by_role("alert")).to_be_visible()
     # Closing too early names what is missing, announced.
     advance(page, "Actions")
     page.get_by_role("button", name="Close retrospective").click()

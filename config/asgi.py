@@ -6,6 +6,7 @@ from typing import Any
 from django.core.asgi import get_asgi_application
 
 from config import log_redaction, threads
+from config.postgresql import base as database
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -22,6 +23,9 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
 # After Django's LOGGING and uvicorn's own logging set-up (which ran before this import): the
 # links that are credentials never reach the access log or Django's request log.
 log_redaction.install()
+
+# `kill -USR1` logs who holds the database pool's connections (config/postgresql/base.py).
+database.say_holders_on_signal()
 
 # Everything loaded so far (Django, the apps, their libraries: ~100,000 objects) lives as long
 # as the process. Frozen, the collector stops walking it: a full collection took 45-60 ms here,

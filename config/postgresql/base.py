@@ -9,11 +9,15 @@ the call that took it, until Django closes it (gives it back). `holders()` lists
 longest held first; the 503's log line carries that list.
 
 ENGINE "config.postgresql" is set only with the pool on (config/settings.py); without the
-pool nothing is recorded.
+pool nothing is recorded. `kill -USR1 <web process>` logs the list at any time
+(`say_holders_on_signal`, installed by config/asgi.py): the browser tests ask for it after
+their last test, when nothing should be held.
 """
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
 import threading
 import time
@@ -23,6 +27,8 @@ from types import FrameType
 from typing import Any
 
 from django.db.backends.postgresql import base
+
+logger = logging.getLogger(__name__)
 
 HERE = str(Path(__file__).resolve())
 PROJECT = str(Path(__file__).resolve().parent.parent.parent)
@@ -65,6 +71,17 @@ def holders() -> list[str]:
     with _lock:
         held = sorted(_holders.values(), key=lambda holder: holder.taken_at)
     return [holder.describe(now) for holder in held]
+
+
+def say_holders_on_signal() -> None:
+    """On SIGUSR1, log who holds the pool's connections ("none" when nobody does)."""
+
+    def say(signum: int, frame: FrameType | None) -> None:
+        held = holders()
+        lines = "".join(f"\n  held by {holder}" for holder in held) or " none"
+        logger.warning("Pool connections held (%d):%s", len(held), lines)
+
+    signal.signal(signal.SIGUSR1, say)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

@@ -11,6 +11,7 @@ trace) and the server's last log lines.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
@@ -42,6 +43,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         live.start()
         yield live
+        # Every page is closed: a pooled connection still held now is one no request will give
+        # back, and enough of them answer every later request 503 (config/threads.py).
+        time.sleep(1)  # the last streams' ends
+        held = live.pool_holders()
+        assert not held, "connections held after the last test:\n" + "\n".join(held)
     finally:
         live.stop()
         live.drop()

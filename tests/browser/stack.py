@@ -302,6 +302,31 @@ class Stack:
                 text.append(f"--- {log.name} ---\n" + "\n".join(tail))
         return "\n".join(text)
 
+    def pool_holders(self, timeout: float = 10) -> list[str]:
+        """Who holds the web process's pooled database connections now: it logs them on
+        SIGUSR1 (config/postgresql/base.py). Empty without the pool (SQLite)."""
+        if not self.database_url or self.web is None or self.web_workers != 1:
+            return []
+        log = self.var_dir / "web.log"
+        marker = "Pool connections held ("
+        said = log.read_text(errors="replace").count(marker)
+        os.kill(self.web.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")
+            if text.count(marker) > said:
+                block = text[text.rindex(marker) :].splitlines()
+                held = []
+                for line in block[1:]:
+                    if not line.startswith("  held by "):
+                        break
+                    held.append(line.strip())
+                return held
+            time.sleep(0.1)
+        raise StackError(
+            f"the web process did not say who holds its connections\n{self.log_tail()}"
+        )
+
     def pool_report(self) -> str:
         """The web server's first account of a full pool: its figures and who held each
         connection (config/errors.py `_pool_stats`), or "" if the pool never ran dry."""

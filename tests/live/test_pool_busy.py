@@ -25,6 +25,7 @@ from django.test import AsyncClient
 from django.urls import reverse
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from config import errors
 from config.errors import BUSY_RETRY_AFTER_SECONDS, pool_exhausted, server_error
 from config.postgresql import base as database
 from teams import decorators
@@ -213,6 +214,25 @@ def test_the_pool_records_who_holds_each_connection_until_it_is_given_back():
     assert not [line for line in database.holders() if "keeps-its-connection" in line]
 
 
+def _get_then_look(path: str, session: str) -> tuple[int, list[str]]:
+    """GET `path` through the web process's ASGI application (config/asgi.py) in an event loop
+    of its own; the answer's status and who holds pooled connections once it is answered,
+    while the loop (a server's) still lives, as its default executor's threads do."""
+    from config.asgi import application
+
+    here = threading.current_thread().name
+
+    async def get_then_look() -> tuple[int, list[str]]:
+        transport = httpx.ASGITransport(app=cast(Any, application))  # Django's ASGI types
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", cookies={"sessionid": session}
+        ) as http:
+            response = await http.get(path)
+        return response.status_code, [h for h in database.holders() if not h.startswith(here)]
+
+    return asyncio.run(get_then_look())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_taken_outside_the_requests_thread_goes_back_to_the_pool(
     member, team, settings
@@ -221,21 +241,31 @@ def test_a_connection_taken_outside_the_requests_thread_goes_back_to_the_pool(
     executor (config/threads.py), which reads the user and the membership there."""
     if connection.vendor != "postgresql" or getattr(connection, "pool", None) is None:
         pytest.skip("the pool is PostgreSQL's (DATABASE_URL)")
-    from config.asgi import application
-
     settings.DEBUG = False  # with DEBUG, Django's own 404 page; without, ours (errors.py)
     session = client_for(member).cookies["sessionid"].value
-    here = threading.current_thread().name
-
-    async def get_then_look() -> tuple[int, list[str]]:
-        transport = httpx.ASGITransport(app=cast(Any, application))  # Django's ASGI types
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", cookies={"sessionid": session}
-        ) as http:
-            response = await http.get(f"/t/{team.slug}/no-such-page/")
-        # While the loop (a server's) lives on, as its default executor's threads do.
-        return response.status_code, [h for h in database.holders() if not h.startswith(here)]
-
-    status, held = asyncio.run(get_then_look())
+    status, held = _get_then_look(f"/t/{team.slug}/no-such-page/", session)
     assert status == 404
+    assert held == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pool_timeout_in_a_middleware_under_debug_leaves_no_connection_held(
+    member, team, settings, monkeypatch
+):
+    """Under DEBUG (`make run`, the browser tests) Django's 500 page for a middleware's
+    exception is rendered in the default executor, and it reads the signed-in user there: a
+    burst that made one middleware wait too long for the pool took one more connection for
+    good each time, until none was left."""
+    if connection.vendor != "postgresql" or getattr(connection, "pool", None) is None:
+        pytest.skip("the pool is PostgreSQL's (DATABASE_URL)")
+    settings.DEBUG = True
+    error = real_pool_timeout()
+
+    async def times_out(self, request):
+        raise error
+
+    monkeypatch.setattr(errors.RefusalPagesMiddleware, "__acall__", times_out)
+    session = client_for(member).cookies["sessionid"].value
+    status, held = _get_then_look(f"/t/{team.slug}/", session)
+    assert status == 500  # Django's debug page: the 503 is DEBUG=0's (errors.server_error)
     assert held == []

@@ -20,7 +20,8 @@ from typing import Any, cast
 import httpx
 import pytest
 from asgiref.sync import async_to_sync
-from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
+from django.conf import settings as django_settings
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 from django.test import AsyncClient
 from django.urls import reverse
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -180,13 +181,18 @@ def test_a_pool_setting_that_cannot_work_is_refused_by_name(tmp_path, env, messa
     assert message in result.stderr
 
 
+# The pool is PostgreSQL's (DATABASE_URL, config/settings.py): these run on CI's PostgreSQL path.
+needs_the_pool = pytest.mark.skipif(
+    not django_settings.DATABASES["default"].get("OPTIONS", {}).get("pool"),
+    reason="the pool is PostgreSQL's (DATABASE_URL)",
+)
+
 # --- Who holds the pool's connections (config/postgresql/base.py), said with the 503.
 
 
+@needs_the_pool
 @pytest.mark.django_db(transaction=True)
 def test_the_pool_records_who_holds_each_connection_until_it_is_given_back():
-    if connection.vendor != "postgresql" or getattr(connection, "pool", None) is None:
-        pytest.skip("the pool is PostgreSQL's (DATABASE_URL)")
     taken, let_go = threading.Event(), threading.Event()
     wrappers = []
 
@@ -233,14 +239,13 @@ def _get_then_look(path: str, session: str) -> tuple[int, list[str]]:
     return asyncio.run(get_then_look())
 
 
+@needs_the_pool
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_taken_outside_the_requests_thread_goes_back_to_the_pool(
     member, team, settings
 ):
     """A mistyped URL of a team, signed in: Django renders the 404 in the loop's default
     executor (config/threads.py), which reads the user and the membership there."""
-    if connection.vendor != "postgresql" or getattr(connection, "pool", None) is None:
-        pytest.skip("the pool is PostgreSQL's (DATABASE_URL)")
     settings.DEBUG = False  # with DEBUG, Django's own 404 page; without, ours (errors.py)
     session = client_for(member).cookies["sessionid"].value
     status, held = _get_then_look(f"/t/{team.slug}/no-such-page/", session)
@@ -248,6 +253,7 @@ def test_a_connection_taken_outside_the_requests_thread_goes_back_to_the_pool(
     assert held == []
 
 
+@needs_the_pool
 @pytest.mark.django_db(transaction=True)
 def test_a_pool_timeout_in_a_middleware_under_debug_leaves_no_connection_held(
     member, team, settings, monkeypatch
@@ -256,8 +262,6 @@ def test_a_pool_timeout_in_a_middleware_under_debug_leaves_no_connection_held(
     exception is rendered in the default executor, and it reads the signed-in user there: a
     burst that made one middleware wait too long for the pool took one more connection for
     good each time, until none was left."""
-    if connection.vendor != "postgresql" or getattr(connection, "pool", None) is None:
-        pytest.skip("the pool is PostgreSQL's (DATABASE_URL)")
     settings.DEBUG = True
     error = real_pool_timeout()
 

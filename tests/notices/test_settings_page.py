@@ -13,6 +13,26 @@ from tests.conftest import client_for
 URL = "/settings/notifications/"
 
 
+def failed_all_teams_digest(person, **fields: object) -> Notice:
+    """The person (given an email address) and their "all my teams" digest of a Monday, which
+    did not go out: `fields` say how it failed."""
+    person.email = "mia@example.test"
+    person.save(update_fields=["email"])
+    with transaction.atomic():
+        digest = notice_enqueue(
+            team=None,
+            channel="email",
+            recipient=person.email,
+            kind="digest",
+            occasion=f"digest-all:{person.pk}:2026-12-07",
+            subject="Weekly digest, all teams",
+        )
+    assert digest is not None
+    Notice.objects.filter(pk=digest.pk).update(state=NoticeState.FAILED, **fields)
+    digest.refresh_from_db()
+    return digest
+
+
 def test_the_page_offers_only_the_users_own_teams(member, team, other_team):
     page = client_for(member).get(URL).content.decode()
     assert "Mute reminders about my preventative actions" in page
@@ -51,17 +71,8 @@ def test_the_page_lists_emails_to_the_person_including_their_all_teams_digest(
 ):
     """An "all my teams" digest belongs to no team's delivery log; the person sees it here,
     with their teams' emails to them, and nobody else's."""
-    member.email = "mia@example.test"
-    member.save(update_fields=["email"])
+    failed_all_teams_digest(member, last_error="The mail server refused the address")
     with transaction.atomic():
-        digest = notice_enqueue(
-            team=None,
-            channel="email",
-            recipient=member.email,
-            kind="digest",
-            occasion=f"digest-all:{member.pk}:2026-12-07",
-            subject="Weekly digest, all teams",
-        )
         notice_enqueue(
             team=team,
             channel="email",
@@ -86,10 +97,6 @@ def test_the_page_lists_emails_to_the_person_including_their_all_teams_digest(
             occasion="action-due:2:2026-12-07",
             subject="Of a team they are not in",
         )
-    assert digest is not None
-    Notice.objects.filter(pk=digest.pk).update(
-        state=NoticeState.FAILED, last_error="The mail server refused the address"
-    )
     page = client_for(member).get(URL).content.decode()
     assert "Weekly digest, all teams" in page and "all your teams" in page
     assert "The mail server refused the address" in page
@@ -101,20 +108,8 @@ def test_a_person_sends_their_own_failed_all_teams_digest_again_and_nobody_elses
     member, facilitator, django_capture_on_commit_callbacks
 ):
     """Their "all my teams" digest is in no team's delivery log, so no admin can resend it."""
-    member.email = "mia@example.test"
-    member.save(update_fields=["email"])
-    with transaction.atomic():
-        digest = notice_enqueue(
-            team=None,
-            channel="email",
-            recipient=member.email,
-            kind="digest",
-            occasion=f"digest-all:{member.pk}:2026-12-07",
-            subject="Weekly digest, all teams",
-        )
-    assert digest is not None
-    Notice.objects.filter(pk=digest.pk).update(
-        state=NoticeState.FAILED, attempts=8, last_error="gave up after 8 tries: timed out"
+    digest = failed_all_teams_digest(
+        member, attempts=8, last_error="gave up after 8 tries: timed out"
     )
     resend = f"/settings/notifications/digests/{digest.pk}/resend/"
     page = client_for(member).get(URL).content.decode()

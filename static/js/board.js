@@ -357,6 +357,10 @@
     return panels;
   }
 
+  function testsKey(element) {
+    return element.closest(".escape-tests-slot")?.dataset.testsKey;
+  }
+
   function putBackPanels(scope, panels, copy) {
     for (const slot of scope.querySelectorAll(".escape-tests-slot[id]")) {
       const loaded = panels.get(slot.id);
@@ -546,6 +550,13 @@
     const live = document.getElementById(target.id);
     if (!live) return; // what it changed is gone from the board: the next refresh says so
     event.detail.shouldSwap = false;
+    // A test panel's answer is for the card it was asked from. A card rendered since with
+    // other tests (another data-tests-key: its category, stage, ...) loads its own panel,
+    // which this answer must not overwrite.
+    if (elt.matches("[data-lazy]") && testsKey(elt) !== testsKey(live)) {
+      trace(`answer for #${target.id} was for other tests: the panel on the page loads its own`);
+      return;
+    }
     trace(`answer for #${target.id}, taken off the page meanwhile, swapped into the one on it`);
     const form = elt.closest("form") || elt.form || null;
     // The posting form's copy on the page (found by a field's id) keeps nothing: what it

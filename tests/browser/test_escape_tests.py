@@ -3,11 +3,12 @@ as Flakiness / False Negative, and its card offers the tests of its stage and co
 were flaky or quarantined in the weeks before its release; they attach one, and the
 facilitator's board shows it attached without a reload. The panel fits a phone's 390 px."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import APIResponse, Locator, Page, Route, expect
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.board import (
     SSO,
@@ -147,18 +148,17 @@ Escape.objects.filter(pk=escape.pk).update(category=category, stage_id=stage or 
 """
 
 
-def test_an_engineer_attaches_a_flaky_test_and_the_facilitator_sees_it_live(
-    people: People, stack: Stack
-):
+@pytest.fixture
+def seeded_tests(stack: Stack) -> Iterator[None]:
+    """The SSO escape's stage has tests (SEED_TESTS); its classification is put back after."""
     stack.python(SEED_TESTS)
     seeded = stack.python(CLASSIFICATION).strip()
-    try:
-        _attach_and_see_it_live(people)
-    finally:
-        stack.python("import sys; sys.argv[1:] = " + repr([TEAM, SSO, seeded]) + "\n" + RESTORE)
+    yield
+    stack.python("import sys; sys.argv[1:] = " + repr([TEAM, SSO, seeded]) + "\n" + RESTORE)
 
 
-def _attach_and_see_it_live(people: People) -> None:
+@pytest.mark.usefixtures("seeded_tests")
+def test_an_engineer_attaches_a_flaky_test_and_the_facilitator_sees_it_live(people: People):
     facilitator = people.open("facilitator")
     facilitator.page.set_viewport_size({"width": 1366, "height": 768})
     retro_id = create_retro(facilitator.page, "Escape tests retro", escapes=(SSO,))
@@ -226,3 +226,45 @@ def _attach_and_see_it_live(people: People) -> None:
     expect(
         facilitator.page.locator("section.escape-tests .escape-test-list.attached")
     ).to_contain_text(FLAKY)
+
+
+@pytest.mark.usefixtures("seeded_tests")
+def test_a_panel_asked_before_a_reclassification_does_not_cover_the_new_cards_panel(
+    people: People,
+):
+    """The panel's answer, rendered while the escape was Environment Mismatch, arrives after
+    the engineer's reclassification replaced the card, whose new panel offers Attach."""
+    facilitator = people.open("facilitator")
+    retro_id = create_retro(facilitator.page, "Late panel retro", escapes=(SSO,))
+    advance(facilitator.page, "Categorize")
+    engineer = people.open("engineer")
+    page = engineer.page
+    held: list[tuple[Route, APIResponse]] = []
+
+    def hold_the_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))  # rendered now, delivered later
+
+    page.route(f"**{PANEL}*", hold_the_first)
+    open_board(page, retro_id)
+    show(panel_of(page))  # the panel asks for its tests: that answer is held
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the panel never asked for its tests"
+
+    classify(page, SSO, category="Flakiness / False Negative", stage="E2E")
+    mine = panel_of(page)
+    show(mine)
+    attach = mine.get_by_role("button", name=f"Attach test {FLAKY}")
+    expect(attach).to_be_visible()  # the new card's panel, loaded by itself
+
+    route, answer = held[0]
+    with page.expect_event("requestfinished", lambda r: r == route.request):
+        route.fulfill(response=answer)
+    page.wait_for_timeout(500)  # htmx handles the answer after the request finishes
+    expect(attach).to_be_visible()
+    expect(mine).not_to_contain_text("Classify it as Flakiness / False Negative to attach")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.stack import TEAM
@@ -259,3 +260,15 @@ def timer_seconds_below(page: Page, limit: int, within: float = WAIT) -> int:
 
 def presence(page: Page) -> Locator:
     return page.locator("#presence")
+
+
+def scroll_to(locator: Locator) -> None:
+    """Scroll it on screen. On a live board the region may be swapped under the scroll (a
+    refresh, a pushed card, a panel loading itself): look it up again and try again."""
+    for _ in range(10):
+        try:
+            locator.scroll_into_view_if_needed(timeout=2000)
+            return
+        except PlaywrightError:
+            locator.page.wait_for_timeout(200)
+    locator.scroll_into_view_if_needed()

@@ -18,6 +18,7 @@ from tests.browser.board import (
     open_board,
     open_card,
     overview_row,
+    scroll_to,
     team_path,
     wait_live,
 )
@@ -91,7 +92,7 @@ def test_the_whole_retro_at_once_on_a_laptop_and_a_phone(people: People):
 
     # Laptop: all twelve rows on one screen under the sticky bars, the open card beside them.
     page = engineer.page
-    page.locator("#overview").scroll_into_view_if_needed()
+    scroll_to(page.locator("#overview"))
     page.evaluate("window.scrollTo(0, document.getElementById('overview').offsetTop - 120)")
     overview = _box(page, "#overview")
     bars = _box(page, "#phase-bar")["height"] + _box(page, "#facilitation-bar")["height"]

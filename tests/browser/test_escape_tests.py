@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import APIResponse, Locator, Page, Route, expect
-from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.board import (
     SSO,
@@ -21,6 +20,7 @@ from tests.browser.board import (
     mark_page,
     open_board,
     open_card,
+    scroll_to,
     why_texts,
 )
 from tests.browser.people import People
@@ -79,17 +79,6 @@ DailyResult.objects.get_or_create(test=other, day=(end - timedelta(days=2)).date
 
 def panel_of(page: Page) -> Locator:
     return card(page, SSO).locator("section.escape-tests")
-
-
-def show(locator: Locator) -> None:
-    """Scroll it on screen; the panel may be swapped meanwhile (it loads, or comes live)."""
-    for _ in range(10):
-        try:
-            locator.scroll_into_view_if_needed(timeout=2000)
-            return
-        except PlaywrightError:
-            locator.page.wait_for_timeout(200)
-    locator.scroll_into_view_if_needed()
 
 
 def shoot(page: Page, name: str) -> None:
@@ -170,7 +159,7 @@ def test_an_engineer_attaches_a_flaky_test_and_the_facilitator_sees_it_live(peop
     # Before: Environment Mismatch. The panel shows the tests, and offers nothing to attach.
     open_card(facilitator.page, SSO)
     panel = panel_of(facilitator.page)
-    show(panel)  # the panel loads once it is on screen
+    scroll_to(panel)  # the panel loads once it is on screen
     expect(panel.locator(".escape-test").first).to_be_visible()
     expect(panel).to_contain_text(FLAKY)
     expect(panel).to_contain_text(QUARANTINED)
@@ -182,16 +171,16 @@ def test_an_engineer_attaches_a_flaky_test_and_the_facilitator_sees_it_live(peop
     # The engineer classifies it as Flakiness: the panel offers the tests to attach.
     classify(engineer.page, SSO, category="Flakiness / False Negative", stage="E2E")
     mine = panel_of(engineer.page)
-    show(mine)
+    scroll_to(mine)
     attach = mine.get_by_role("button", name=f"Attach test {FLAKY}")
     expect(attach).to_be_visible()
-    show(mine)
+    scroll_to(mine)
     assert_fits(engineer.page)
     shoot(engineer.page, "board-panel-offered")
     attach.click()
     expect(mine.locator(".escape-test-list.attached")).to_contain_text(FLAKY)
     expect(mine.get_by_role("button", name=f"Detach test {FLAKY}")).to_be_visible()
-    show(mine.locator(".escape-test-list.attached"))
+    scroll_to(mine.locator(".escape-test-list.attached"))
     assert_fits(engineer.page)
     shoot(engineer.page, "board-panel-attached")
 
@@ -199,7 +188,7 @@ def test_an_engineer_attaches_a_flaky_test_and_the_facilitator_sees_it_live(peop
     attached = panel_of(facilitator.page).locator(".escape-test-list.attached")
     expect(attached).to_contain_text(FLAKY)
     assert_not_reloaded(facilitator.page)
-    show(panel_of(facilitator.page))
+    scroll_to(panel_of(facilitator.page))
     assert_fits(facilitator.page)
     shoot(facilitator.page, "board-panel-attached")
 
@@ -249,7 +238,7 @@ def test_a_panel_asked_before_a_reclassification_does_not_cover_the_new_cards_pa
 
     page.route(f"**{PANEL}*", hold_the_first)
     open_board(page, retro_id)
-    show(panel_of(page))  # the panel asks for its tests: that answer is held
+    scroll_to(panel_of(page))  # the panel asks for its tests: that answer is held
     for _ in range(100):
         if held:
             break
@@ -258,7 +247,7 @@ def test_a_panel_asked_before_a_reclassification_does_not_cover_the_new_cards_pa
 
     classify(page, SSO, category="Flakiness / False Negative", stage="E2E")
     mine = panel_of(page)
-    show(mine)
+    scroll_to(mine)
     attach = mine.get_by_role("button", name=f"Attach test {FLAKY}")
     expect(attach).to_be_visible()  # the new card's panel, loaded by itself
 

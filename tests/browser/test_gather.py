@@ -8,7 +8,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.board import COUPON, SSO, card, create_retro, open_board, open_card, overview_row
+from tests.browser.board import (
+    COUPON,
+    SSO,
+    card,
+    create_retro,
+    open_board,
+    open_card,
+    overview_row,
+    scroll_to,
+)
 from tests.browser.people import People
 from tests.browser.test_page_widths import overflow
 
@@ -80,7 +89,7 @@ def test_engineers_propose_escapes_and_add_facts_in_gather(people: People, width
     )
     # caret="initial": hiding the caret leaves style="" on the inputs, which htmx's settle
     # then copies into the next swap, and the CSP refuses that.
-    open_card(facilitator.page, COUPON).locator(".proposal").scroll_into_view_if_needed()
+    scroll_to(open_card(facilitator.page, COUPON).locator(".proposal"))
     facilitator.page.screenshot(
         path=f"/tmp/gather_facilitator_proposal_{width}.png", caret="initial"
     )
@@ -130,7 +139,7 @@ def test_engineers_propose_escapes_and_add_facts_in_gather(people: People, width
     for person, who in ((facilitator, "facilitator"), (erik, "engineer")):
         page = person.page
         assert overflow(page) <= 0, f"{who}'s board is wider than {width} px"
-        page.locator("#gather-region").scroll_into_view_if_needed()
+        scroll_to(page.locator("#gather-region"))
         page.screenshot(path=f"/tmp/gather_{who}_region_{width}.png", caret="initial")
-        open_card(page, COUPON).locator(".card-facts").scroll_into_view_if_needed()
+        scroll_to(open_card(page, COUPON).locator(".card-facts"))
         page.screenshot(path=f"/tmp/gather_{who}_facts_{width}.png", caret="initial")

@@ -21,6 +21,7 @@ from tests.browser.board import (
     open_board,
     open_card,
     overview_row,
+    scroll_to,
     vote_button,
     why_item,
     why_texts,
@@ -80,7 +81,7 @@ def test_a_pushed_card_keeps_the_draft_focus_caret_and_the_persons_own_parts(
             fetched.append(request.url.partition(board)[2])
 
     b.page.on("request", record)
-    open_card(b.page, SSO).locator("section.escape-tests").scroll_into_view_if_needed()
+    scroll_to(open_card(b.page, SSO).locator("section.escape-tests"))
     b.page.wait_for_function("() => document.querySelector('#board .escape-tests.htmx-request')")
     assert held, "the panel is loading"
     mark_page(b.page)

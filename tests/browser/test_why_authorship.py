@@ -10,6 +10,7 @@ from tests.browser.board import (
     advance_to_whys,
     create_retro,
     open_board,
+    scroll_to,
     why_item,
     why_texts,
 )
@@ -59,6 +60,6 @@ def test_an_edit_shows_its_editor_and_history_and_only_allowed_people_change_why
     expect(item.locator(".why-history li")).to_have_count(1)
     expect(item.locator(".why-history li")).to_contain_text(MINE)
     expect(item.locator(".why-history li")).to_contain_text("engineer")
-    item.scroll_into_view_if_needed()
+    scroll_to(item)
     facilitator.page.screenshot(path=f"/tmp/why_history_{width}.png")
     engineer.page.screenshot(path=f"/tmp/why_engineer_{width}.png")

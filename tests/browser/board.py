@@ -146,8 +146,11 @@ def facilitator_tools(page: Page) -> Locator:
 
 
 def facilitate(page: Page, button: str) -> None:
-    """Press one of the facilitator's controls, opening the "Facilitate" panel if needed."""
+    """Press one of the facilitator's controls, opening the "Facilitate" panel if needed, and
+    wait for its answer: it replaces the board (the panel closes), and a step taken before it
+    arrives (opening the panel again, say) would act on the copy about to be replaced."""
     facilitator_tools(page).get_by_role("button", name=button, exact=True).click()
+    expect(page.locator("#facilitation-bar form.htmx-request")).to_have_count(0)
 
 
 def escape_id(page: Page, title: str) -> int:
